@@ -104,3 +104,14 @@ def _remove_quietly(session: BoardSession, remote: str) -> None:
             session.run(["rm", "-f", remote], timeout_s=15, check=False)
     except (InfrastructureError, paramiko.SSHException, OSError):
         pass
+
+
+def deploy_bytes(session: BoardSession, data: bytes, remote: str) -> None:
+    """Write small content (e.g. a provenance note) to an exact path, atomically."""
+    part = f"{remote}.part-{secrets.token_hex(4)}"
+    q_part, q_remote = shlex.quote(part), shlex.quote(remote)
+    session.run(
+        f'mkdir -p "$(dirname {q_remote})" && cat > {q_part} && mv -f {q_part} {q_remote}',
+        stdin=data,
+        timeout_s=60,
+    )

@@ -1,0 +1,156 @@
+"""`imxbench run`: prepare models on the host, run every board (in parallel), write the results.
+
+Everything a run produces goes under `reports/<run-id>/`: results.csv and results.json (the tidy
+table), summary.json (board x cell), run.json (what was asked), facts/<board>.json (probe
+output) and logs/<board>/<cell>-<step>.log (benchmark_model's raw output).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from imxbench.delegates import DelegateSpec, select_delegates
+from imxbench.inventory import Board
+from imxbench.model_prep import PreparedModel, prepare_model
+from imxbench.pipeline import BoardRun, Progress, StepRecord, run_board
+from imxbench.plan import RunSettings
+from imxbench.results import build_table, delegate_share, execution_of, summarize
+
+
+@dataclass
+class JobResult:
+    run_id: str
+    out_dir: Path
+    board_runs: list[BoardRun]
+    table: pd.DataFrame
+    summary: pd.DataFrame
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed board or cell."""
+        lines = [f"{r.board.name}: {r.error}" for r in self.board_runs if r.error]
+        for run in self.board_runs:
+            lines += [f"{run.board.name} {cell}: failed" for cell in run.failed_cells]
+        return lines
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def run_job(
+    boards: list[Board],
+    model: Path,
+    catalogue: dict[str, DelegateSpec],
+    delegate_names: str | None,
+    settings: RunSettings,
+    reports_dir: Path,
+    vela_cache: Path,
+    *,
+    emulate: bool = False,
+    progress: Progress | None = None,
+) -> JobResult:
+    """Bad input (model, delegate names) fails here, before any board is touched."""
+    plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
+    prepared: dict[str, PreparedModel] = {}
+    for specs in plans.values():
+        for spec in specs:
+            if spec.name not in prepared:
+                prepared[spec.name] = prepare_model(model, spec, vela_cache)
+    run_id = new_run_id()
+    out_dir = reports_dir / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(out_dir / "run.json", {
+        "run_id": run_id, "model": str(model), "boards": [b.name for b in boards],
+        "delegates": delegate_names, "settings": settings.as_dict(), "emulate": emulate,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+
+    def one(board: Board) -> BoardRun:
+        return run_board(board, plans[board.name], prepared, settings, out_dir,
+                         emulate=emulate, progress=progress)
+
+    if len(boards) == 1:
+        board_runs = [one(boards[0])]  # in this thread, so Ctrl-C reaches the remote kill
+    else:
+        with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
+            board_runs = list(pool.map(one, boards))
+    rows = [
+        _row(run_id, run, record, prepared[record.delegate], settings)
+        for run in board_runs
+        for record in run.records
+    ]
+    table = build_table(rows)
+    summary = summarize(table)
+    _write_outputs(out_dir, table, summary, board_runs)
+    return JobResult(run_id, out_dir, board_runs, table, summary)
+
+
+def _row(
+    run_id: str,
+    run: BoardRun,
+    record: StepRecord,
+    model: PreparedModel,
+    settings: RunSettings,
+) -> dict[str, Any]:
+    facts = run.facts.raw if run.facts else {}
+    metrics = record.metrics
+    vela = model.vela
+    return {
+        "run_id": run_id,
+        "board": record.board,
+        "soc": run.board.soc,
+        "emulated": bool(facts.get("emulated")),
+        "cell": record.cell,
+        "delegate": record.delegate,
+        "variant": record.variant,
+        "threads": record.threads,
+        "kind": record.kind,
+        "repetition": record.repetition,
+        "status": record.status,
+        "error": record.error,
+        "stderr_tail": record.stderr_tail,
+        "exit_status": record.exit_status,
+        "duration_s": record.duration_s,
+        **{k: v for k, v in metrics.items() if k not in ("delegates", "op_profile")},
+        "execution": execution_of(metrics.get("delegates")),
+        "delegate_time_share": delegate_share(metrics.get("op_profile")),
+        "vela_estimate_us": vela.estimated_inference_us if vela else None,
+        "model": model.source.name,
+        "model_sha256": model.source_sha256,
+        "graph_sha256": model.info.sha256,
+        "graph_on_board": run.deployed.get(record.delegate),
+        "tflite_version": run.facts.tflite_version if run.facts else None,
+        "kernel": facts.get("kernel"),
+        "os": (facts.get("os_release") or {}).get("pretty_name"),
+        "cpufreq_governor": facts.get("cpufreq_governor"),
+        "temperature_mc": facts.get("temperature_mc"),
+        "settings": json.dumps(settings.as_dict(), sort_keys=True),
+        "log_file": record.log_file,
+    }
+
+
+def _write_outputs(
+    out_dir: Path, table: pd.DataFrame, summary: pd.DataFrame, runs: list[BoardRun]
+) -> None:
+    table.to_csv(out_dir / "results.csv", index=False)
+    (out_dir / "results.json").write_text(table.to_json(orient="records", indent=1) or "[]")
+    (out_dir / "summary.json").write_text(summary.to_json(orient="records", indent=1) or "[]")
+    _write_json(out_dir / "boards.json", [
+        {"board": r.board.name, "error": r.error, "failed_cells": r.failed_cells} for r in runs
+    ])
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

@@ -1,0 +1,236 @@
+"""The benchmark pipeline for one board: probe, deploy, run the plan, parse, record.
+
+A failing step fails its cell (with the error and the stderr tail); the other cells go on.
+A lost connection fails the cells that had not finished; what finished is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imxbench.benchmark_log import parse_log
+from imxbench.delegates import DelegateSpec
+from imxbench.deploy import deploy_bytes, deploy_file
+from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
+from imxbench.inventory import Board
+from imxbench.lab import open_session
+from imxbench.model_prep import PreparedModel
+from imxbench.plan import Cell, RunSettings, Step, plan_cells
+from imxbench.probe import BoardFacts, probe_board
+from imxbench.transport import BoardSession
+
+Progress = Callable[[str, str, str], None]
+"""progress(board, cell, message): called as steps start and end."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    board: str
+    cell: str
+    delegate: str
+    variant: str
+    threads: int | None
+    kind: str
+    repetition: int
+    status: str  # "ok" | "failed"
+    error: str | None
+    stderr_tail: str | None
+    exit_status: int | None
+    duration_s: float
+    metrics: dict[str, Any]
+    log_file: str | None
+
+
+@dataclass
+class BoardRun:
+    board: Board
+    facts: BoardFacts | None = None
+    records: list[StepRecord] = field(default_factory=list)
+    error: str | None = None
+    deployed: dict[str, str] = field(default_factory=dict)  # delegate -> graph path on the board
+
+    @property
+    def failed_cells(self) -> list[str]:
+        return sorted({r.cell for r in self.records if r.status != "ok"})
+
+
+def run_board(
+    board: Board,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    *,
+    emulate: bool = False,
+    progress: Progress | None = None,
+) -> BoardRun:
+    """Run every cell on one board. Never raises for board-side failures: they are recorded."""
+    result = BoardRun(board)
+    say = progress or (lambda *_: None)
+    try:
+        with open_session(board, emulate=emulate) as session:
+            say(board.name, "-", "connected; probing")
+            result.facts = probe_board(session)
+            _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
+            _check_soc(board, result.facts)
+            benchmark_model = board.benchmark_model or result.facts.benchmark_model
+            if not benchmark_model:
+                raise InfrastructureError(
+                    f"{board.name}: no benchmark_model on the board (looked for "
+                    "/usr/bin/tensorflow-lite-*/examples/benchmark_model); set benchmark_model "
+                    "in boards.yaml"
+                )
+            say(board.name, "-", "deploying models")
+            result.deployed = _deploy_models(session, specs, prepared)
+            cells = plan_cells(
+                specs, result.deployed, benchmark_model, board.workdir,
+                int(result.facts.raw.get("cpu_count") or 1), settings,
+            )
+            for cell in cells:
+                _run_cell(session, result, cell, specs, settings, out_dir, say)
+    except ConnectError as exc:
+        result.error = exc.message
+    except InfrastructureError as exc:
+        result.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return result
+
+
+def _check_soc(board: Board, facts: BoardFacts) -> None:
+    if facts.soc is not None and facts.soc != board.soc:
+        raise InfrastructureError(
+            f"{board.name}: boards.yaml says soc {board.soc} but the board reports "
+            f"{facts.raw.get('soc_id')}"
+        )
+
+
+def _deploy_models(
+    session: BoardSession, specs: list[DelegateSpec], prepared: dict[str, PreparedModel]
+) -> dict[str, str]:
+    graphs: dict[str, str] = {}
+    for spec in specs:
+        model = prepared[spec.name]
+        graph = deploy_file(session, model.graph, "models").remote
+        if model.provenance_doc:
+            # The source goes along: it documents the compiled graph (and the emulator needs it).
+            deploy_file(session, model.source, "models")
+            doc = json.dumps(model.provenance_doc, indent=1).encode()
+            deploy_bytes(session, doc, f"{graph}.json")
+        graphs[spec.name] = graph
+    return graphs
+
+
+def _run_cell(
+    session: BoardSession,
+    result: BoardRun,
+    cell: Cell,
+    specs: list[DelegateSpec],
+    settings: RunSettings,
+    out_dir: Path,
+    say: Progress,
+) -> None:
+    spec = next(s for s in specs if s.name == cell.delegate)
+    missing = _missing_library(spec, result.facts)
+    for step in cell.steps:
+        if missing:
+            result.records.append(_failed(result.board, cell, step, missing))
+            continue
+        label = step.kind if step.kind != "timed" else f"rep {step.repetition}"
+        say(result.board.name, cell.name, f"{label} ...")
+        record = _run_step(session, result.board, cell, step, settings, out_dir)
+        result.records.append(record)
+        avg = record.metrics.get("inference_avg_us")
+        detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
+        say(result.board.name, cell.name, f"{label} {record.status} {detail}")
+        if record.status != "ok" and step.kind == "cold":
+            continue  # the warm repetitions may still work
+
+
+def _missing_library(spec: DelegateSpec, facts: BoardFacts | None) -> str | None:
+    path = spec.external_delegate_path
+    if path and facts is not None and path not in facts.delegate_libraries:
+        return f"delegate library {path} is not on the board"
+    return None
+
+
+def _run_step(
+    session: BoardSession,
+    board: Board,
+    cell: Cell,
+    step: Step,
+    settings: RunSettings,
+    out_dir: Path,
+) -> StepRecord:
+    prepare = [f"mkdir -p {shlex.quote(d)}" for d in _dirs_in(step.env)]
+    if step.clear_dir:
+        q = shlex.quote(step.clear_dir)
+        prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
+    if prepare:
+        session.run(" && ".join(prepare), timeout_s=60)
+    log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
+    try:
+        run = session.run(
+            step.argv, env=step.env, timeout_s=settings.step_timeout_s, check=False
+        )
+    except RemoteTimeout as exc:
+        _write_log(log_file, step, b"", exc.stderr_tail.encode())
+        return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)
+    _write_log(log_file, step, run.stdout, run.stderr)
+    parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
+    metrics = parsed[-1].to_dict() if parsed else {}
+    tail = run.stderr_text[-2000:].strip() or run.stdout_text[-2000:].strip()
+    if run.exit_status != 0 or metrics.get("status") != "ok":
+        error = metrics.get("error") or _exit_reason(run.exit_status)
+        if metrics.get("status") == "incomplete" and run.exit_status == 0:
+            error = "benchmark_model printed no timings"
+        return StepRecord(
+            board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
+            step.repetition, "failed", error, tail, run.exit_status, run.duration_s, metrics,
+            str(log_file),
+        )
+    return StepRecord(
+        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
+        step.repetition, "ok", None, None, 0, run.duration_s, metrics, str(log_file),
+    )
+
+
+def _exit_reason(status: int) -> str:
+    signals = {139: "Segmentation fault (exit 139)", 137: "killed, out of memory? (exit 137)",
+               134: "Aborted (exit 134)", 127: "benchmark_model not found (exit 127)"}
+    return signals.get(status, f"benchmark_model exited with status {status}")
+
+
+def _dirs_in(env: dict[str, str]) -> list[str]:
+    return [v for k, v in env.items() if k.endswith("_DIR") and posixpath.isabs(v)]
+
+
+def _failed(
+    board: Board,
+    cell: Cell,
+    step: Step,
+    error: str,
+    stderr_tail: str | None = None,
+    log_file: Path | None = None,
+) -> StepRecord:
+    return StepRecord(
+        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
+        step.repetition, "failed", error, stderr_tail, None, 0.0, {},
+        str(log_file) if log_file else None,
+    )
+
+
+def _write_log(path: Path, step: Step, stdout: bytes, stderr: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env.items())
+    header = f"$ {env} {shlex.join(step.argv)}\n".encode()
+    path.write_bytes(header + stdout + (b"\n--- stderr ---\n" + stderr if stderr else b""))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))

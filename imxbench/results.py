@@ -1,0 +1,147 @@
+"""Results as one tidy table (pandas), its board x cell summary, and the terminal rendering.
+
+One row per benchmark_model process: (run, board, cell, kind, repetition). `kind` is `timed`
+(the repetitions the statistics use), `cold` (NPU graph cache cleared first) or `profile`
+(op profiling on; never used for latency).
+Derived values:
+- `speedup_vs_cpu`: the board's fastest CPU variant (median of its timed repetitions) divided
+  by this row's steady-state average;
+- `delegate_time_share`: share of the profiled run's time spent in delegate kernels
+  (op-profile node types that are delegate partitions);
+- `vela_estimate_us`: Vela's estimated inference time for an Ethos-U graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+METRICS = (
+    "init_us", "first_inference_us", "warmup_avg_us", "inference_avg_us", "inference_std_us",
+    "inference_min_us", "inference_max_us", "inference_count", "inference_p5_us",
+    "inference_median_us", "inference_p95_us", "memory_init_mb", "memory_overall_mb",
+    "memory_peak_mb",
+)
+DELEGATE_NODE_HINTS = ("delegate", "ethos-u", "ethosu")
+
+
+def delegate_share(op_profile: list[dict[str, Any]] | None) -> float | None:
+    """Fraction (0..1) of profiled time in delegate partitions; None without a profile."""
+    if not op_profile:
+        return None
+    total = sum(float(row.get("percent") or 0.0) for row in op_profile)
+    if total <= 0:
+        return None
+    delegated = sum(
+        float(row.get("percent") or 0.0)
+        for row in op_profile
+        if any(h in str(row.get("node_type", "")).lower() for h in DELEGATE_NODE_HINTS)
+    )
+    return delegated / total
+
+
+def execution_of(delegates: list[dict[str, Any]] | None) -> str | None:
+    """How much of the graph the (first explicitly applied) delegate took: full/partial/none."""
+    if not delegates:
+        return None
+    return str(delegates[0].get("execution"))
+
+
+def build_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The tidy table from flat row dicts, with the derived columns added."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    for column in METRICS:
+        if column not in df:
+            df[column] = None
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    df["speedup_vs_cpu"] = _speedups(df)
+    shares = (
+        df[df["kind"] == "profile"].groupby(["board", "cell"])["delegate_time_share"].first()
+    )
+    df["delegate_time_share"] = [
+        shares.get((b, c)) for b, c in zip(df["board"], df["cell"], strict=True)
+    ]
+    return df
+
+
+def _speedups(df: pd.DataFrame) -> pd.Series:
+    ok = df[(df["kind"] == "timed") & (df["status"] == "ok")]
+    cpu = ok[ok["delegate"] == "cpu"].groupby(["board", "cell"])["inference_avg_us"].median()
+    best = cpu.groupby(level="board").min()
+    baseline = df["board"].map(best)
+    return baseline / df["inference_avg_us"]
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Board x cell: medians over the timed repetitions, plus cold start and status."""
+    if df.empty:
+        return df
+    keys = ["board", "cell"]
+    timed = df[(df["kind"] == "timed") & (df["status"] == "ok")]
+    agg = timed.groupby(keys).agg(
+        reps=("inference_avg_us", "count"),
+        latency_ms=("inference_avg_us", lambda s: s.median() / 1000),
+        spread_pct=("inference_avg_us", lambda s: 100 * (s.max() - s.min()) / s.median()),
+        p95_ms=("inference_p95_us", lambda s: s.median() / 1000),
+        init_ms=("init_us", lambda s: s.median() / 1000),
+        first_ms=("first_inference_us", lambda s: s.median() / 1000),
+        memory_mb=("memory_overall_mb", "median"),
+        speedup=("speedup_vs_cpu", "median"),
+    )
+    cold = df[(df["kind"] == "cold") & (df["status"] == "ok")].groupby(keys)[
+        "first_inference_us"
+    ].first() / 1000
+    cells = df.groupby(keys, sort=False).agg(
+        delegate=("delegate", "first"),
+        failed=("status", lambda s: int((s != "ok").sum())),
+        error=("error", lambda s: next((e for e in s if isinstance(e, str) and e), None)),
+        execution=("execution", lambda s: next((e for e in s if isinstance(e, str)), None)),
+        npu_share=("delegate_time_share", "first"),
+        vela_estimate_ms=("vela_estimate_us", lambda s: s.dropna().iloc[0] / 1000
+                          if s.notna().any() else None),
+        emulated=("emulated", "first"),
+    )
+    out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
+    return out.reset_index()
+
+
+def render_summary(summary: pd.DataFrame) -> str:
+    """A readable board x delegate comparison for the terminal."""
+    if summary.empty:
+        return "no results"
+    head = (f"{'board':<10} {'delegate':<9} {'latency':>10} {'p95':>9} {'spread':>7} "
+            f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'on NPU':>7}  status")
+    lines = [head, "-" * len(head)]
+    for row in summary.itertuples(index=False):
+        status = "ok" if not row.failed else f"FAILED ({row.failed}): {row.error}"
+        if row.execution and row.execution != "full" and row.delegate != "cpu":
+            status += f"; delegation {row.execution}"
+        lines.append(
+            f"{row.board:<10} {row.cell:<9} {_ms(row.latency_ms):>10} {_ms(row.p95_ms):>9} "
+            f"{_pct(row.spread_pct):>7} {_x(row.speedup):>8} {_ms(row.init_ms):>9} "
+            f"{_ms(row.first_ms):>10} {_ms(row.cold_first_ms):>10} "
+            f"{_pct(None if row.npu_share is None else 100 * row.npu_share):>7}  {status}"
+        )
+    if summary["emulated"].fillna(False).astype(bool).any():
+        lines.append("")
+        lines.append("EMULATED: timings come from the emulator's cost model, not from a board.")
+    return "\n".join(lines)
+
+
+def _is_num(value: Any) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.3f} ms" if _is_num(value) else "-"
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0f}%" if _is_num(value) else "-"
+
+
+def _x(value: Any) -> str:
+    return f"{value:.2f}x" if _is_num(value) else "-"

@@ -32,7 +32,7 @@ from imxbench.inventory import Board
 
 PGID_MARKER = b"__IMXBENCH_PGID__ "
 STDERR_TAIL_CHARS = 2000
-Output = Callable[[bytes], None]
+Output = Callable[[bytes], object]
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ def _run_cell(
             continue
         label = step.kind if step.kind != "timed" else f"rep {step.repetition}"
         say(result.board.name, cell.name, f"{label} ...")
-        record = _run_step(session, result.board, cell, step, settings, out_dir)
+        record = _run_step(session, result.board, cell, step, settings, out_dir,
+                           expects_delegate=bool(spec.external_delegate_path))
         result.records.append(record)
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
@@ -165,6 +166,8 @@ def _run_step(
     step: Step,
     settings: RunSettings,
     out_dir: Path,
+    *,
+    expects_delegate: bool = False,
 ) -> StepRecord:
     prepare = [f"mkdir -p {shlex.quote(d)}" for d in _dirs_in(step.env)]
     if step.clear_dir:
@@ -184,10 +187,14 @@ def _run_step(
     parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
     metrics = parsed[-1].to_dict() if parsed else {}
     tail = run.stderr_text[-2000:].strip() or run.stdout_text[-2000:].strip()
-    if run.exit_status != 0 or metrics.get("status") != "ok":
+    not_applied = expects_delegate and not metrics.get("delegates")
+    if run.exit_status != 0 or metrics.get("status") != "ok" or not_applied:
         error = metrics.get("error") or _exit_reason(run.exit_status)
         if metrics.get("status") == "incomplete" and run.exit_status == 0:
             error = "benchmark_model printed no timings"
+        elif not_applied and run.exit_status == 0 and metrics.get("status") == "ok":
+            # benchmark_model carries on without a delegate it could not load: CPU numbers
+            error = metrics.get("error") or "the external delegate was not applied"
         return StepRecord(
             board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
             step.repetition, "failed", error, tail, run.exit_status, run.duration_s, metrics,

@@ -113,7 +113,7 @@ def render_summary(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "no results"
     head = (f"{'board':<10} {'delegate':<9} {'latency':>10} {'p95':>9} {'spread':>7} "
-            f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'on NPU':>7}  status")
+            f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'delegated':>9}  status")
     lines = [head, "-" * len(head)]
     for row in summary.itertuples(index=False):
         status = "ok" if not row.failed else f"FAILED ({row.failed}): {row.error}"
@@ -123,7 +123,7 @@ def render_summary(summary: pd.DataFrame) -> str:
             f"{row.board:<10} {row.cell:<9} {_ms(row.latency_ms):>10} {_ms(row.p95_ms):>9} "
             f"{_pct(row.spread_pct):>7} {_x(row.speedup):>8} {_ms(row.init_ms):>9} "
             f"{_ms(row.first_ms):>10} {_ms(row.cold_first_ms):>10} "
-            f"{_pct(None if row.npu_share is None else 100 * row.npu_share):>7}  {status}"
+            f"{_pct(None if row.npu_share is None else 100 * row.npu_share):>9}  {status}"
         )
     if summary["emulated"].fillna(False).astype(bool).any():
         lines.append("")

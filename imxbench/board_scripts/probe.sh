@@ -16,6 +16,8 @@ jsn() { if [ -n "$1" ]; then js "$1"; else printf 'null'; fi; }
 jnum() { case "$1" in ''|*[!0-9]*) printf 'null' ;; *) printf '%s' "$1" ;; esac; }
 jbool() { if [ "$1" = 1 ]; then printf 'true'; else printf 'false'; fi; }
 rd() { [ -r "$1" ] && cat "$1" 2>/dev/null; }
+# NUL-separated lists (devicetree compatible): NULs would vanish in $(...), so translate first.
+rd_list() { [ -r "$1" ] && tr '\000' ' ' < "$1" 2>/dev/null; }
 osr() { sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | head -n 1 | tr -d '"'; }
 
 cpu_count() {
@@ -46,11 +48,11 @@ printf '{"format": %s' "$PROBE_FORMAT"
 printf ', "soc_id": '; jsn "$(rd /sys/devices/soc0/soc_id)"
 printf ', "soc_family": '; jsn "$(rd /sys/devices/soc0/family)"
 printf ', "soc_revision": '; jsn "$(rd /sys/devices/soc0/revision)"
-model=$(rd /sys/firmware/devicetree/base/model || rd /proc/device-tree/model)
+model=$(rd_list /sys/firmware/devicetree/base/model || rd_list /proc/device-tree/model)
 printf ', "machine": '; jsn "$(rd /sys/devices/soc0/machine || printf '%s' "$model")"
 printf ', "model": '; jsn "$model"
 printf ', "compatible": '
-jsn "$(rd /sys/firmware/devicetree/base/compatible || rd /proc/device-tree/compatible)"
+jsn "$(rd_list /sys/firmware/devicetree/base/compatible || rd_list /proc/device-tree/compatible)"
 printf ', "hostname": '; jsn "$(uname -n)"
 printf ', "kernel": '; jsn "$(uname -r)"
 printf ', "arch": '; jsn "$(uname -m)"

@@ -1,0 +1,1 @@
+"""The built-in i.MX board emulator (board side): board image, sandbox, SSH server."""

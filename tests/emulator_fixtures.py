@@ -7,7 +7,6 @@ Every board started here is stopped by a finalizer, all its processes included.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,12 +23,6 @@ class SshTarget(Protocol):
 
     @property
     def known_hosts_path(self) -> Path: ...
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ssh_options(target: SshTarget) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from imxbench.emulator.board_image import BoardLayout
 from imxbench.inventory import AuthSpec, Board
 
 SSHD = "/usr/sbin/sshd"
@@ -46,15 +47,30 @@ class SshServer:
     known_hosts: Path
     client_key: Path
 
-    def board(self, name: str = "testboard", workdir: str = "/tmp/imxbench-test", **kw: object)\
-            -> Board:
+    def board(
+        self, name: str = "testboard", workdir: str = "/tmp/imxbench-test", **kw: object
+    ) -> Board:
         values: dict[str, object] = {
-            "name": name, "soc": "imx8mp", "host": "127.0.0.1", "port": self.port,
-            "user": "root", "auth": AuthSpec(type="key", key_file=str(self.client_key)),
-            "known_hosts": str(self.known_hosts), "workdir": workdir, "connect_timeout_s": 5.0,
+            "name": name,
+            "soc": "imx8mp",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": "root",
+            "auth": AuthSpec(type="key", key_file=str(self.client_key)),
+            "known_hosts": str(self.known_hosts),
+            "workdir": workdir,
+            "connect_timeout_s": 5.0,
         }
         values.update(kw)
         return Board(**values)  # type: ignore[arg-type]
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.known_hosts
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -66,7 +82,7 @@ class SshServer:
                 self.proc.wait()
 
 
-def _keygen(path: Path) -> str:
+def keygen(path: Path) -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return Path(f"{path}.pub").read_text().strip()
 
@@ -79,8 +95,8 @@ def _known_hosts_line(port: int, public_key: str) -> str:
 def start_sshd(tmp: Path, prefix: Sequence[str] = ()) -> SshServer:
     """OpenSSH sshd with SFTP, root login by key only. `prefix` runs it inside e.g. a sandbox."""
     tmp.mkdir(parents=True, exist_ok=True)
-    host_pub = _keygen(tmp / "host_ed25519")
-    client_pub = _keygen(tmp / "client_ed25519")
+    host_pub = keygen(tmp / "host_ed25519")
+    client_pub = keygen(tmp / "client_ed25519")
     (tmp / "authorized_keys").write_text(client_pub + "\n")
     port = free_port()
     config = tmp / "sshd_config"
@@ -91,12 +107,44 @@ def start_sshd(tmp: Path, prefix: Sequence[str] = ()) -> SshServer:
         f"Subsystem sftp {SFTP_SERVER}\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen([*prefix, SSHD, "-D", "-e", "-f", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*prefix, SSHD, "-D", "-e", "-f", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wait_for_port(port, proc)
     known = tmp / "known_hosts"
     known.write_text(_known_hosts_line(port, host_pub))
     return SshServer("sshd", port, proc, known, tmp / "client_ed25519")
+
+
+def start_board_sshd(layout: BoardLayout, tmp: Path) -> SshServer:
+    """OpenSSH sshd inside an emulated board: root logs in with its empty password, like a
+    debug-tweaks NXP image (the client key works too)."""
+    from imxbench.emulator.launcher import run_in_board
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    host_pub = keygen(tmp / "host_ed25519")
+    client_pub = keygen(tmp / "client_ed25519")
+    (tmp / "authorized_keys").write_text(client_pub + "\n")
+    port = free_port()
+    config = tmp / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host_ed25519'}\nPidFile none\n"
+        "UsePAM no\nPermitRootLogin yes\nPermitEmptyPasswords yes\nPasswordAuthentication yes\n"
+        f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nStrictModes no\nLogLevel ERROR\n"
+        f"Subsystem sftp {SFTP_SERVER}\nMaxSessions 50\nMaxStartups 50\n"
+    )
+    proc = run_in_board(
+        layout,
+        [SSHD, "-D", "-e", "-f", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_port(port, proc)
+    known = tmp / "known_hosts"
+    known.write_text(_known_hosts_line(port, host_pub))
+    return SshServer("board-sshd", port, proc, known, tmp / "client_ed25519")
 
 
 def start_dropbear(tmp: Path) -> SshServer:
@@ -108,29 +156,34 @@ def start_dropbear(tmp: Path) -> SshServer:
     tmp.mkdir(parents=True, exist_ok=True)
     ssh_dir = tmp / "dot-ssh"
     ssh_dir.mkdir()
-    client_pub = _keygen(tmp / "client_ed25519")
+    client_pub = keygen(tmp / "client_ed25519")
     (ssh_dir / "authorized_keys").write_text(client_pub + "\n")
     ssh_dir.chmod(0o700)
     (ssh_dir / "authorized_keys").chmod(0o600)
     host_key = tmp / "dropbear_ed25519"
-    subprocess.run(["dropbearkey", "-t", "ed25519", "-f", str(host_key)], check=True,
-                   capture_output=True)
-    out = subprocess.run(["dropbearkey", "-y", "-f", str(host_key)], check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        ["dropbearkey", "-t", "ed25519", "-f", str(host_key)], check=True, capture_output=True
+    )
+    out = subprocess.run(
+        ["dropbearkey", "-y", "-f", str(host_key)], check=True, capture_output=True, text=True
+    ).stdout
     host_pub = next(line for line in out.splitlines() if line.startswith("ssh-"))
     port = free_port()
     Path("/root/.ssh").mkdir(mode=0o700, exist_ok=True)
     hide = " ".join(
-        f"mount --bind /dev/null {p};" for p in ("/usr/lib/sftp-server", SFTP_SERVER,
-                                                 "/usr/libexec/sftp-server")
+        f"mount --bind /dev/null {p};"
+        for p in ("/usr/lib/sftp-server", SFTP_SERVER, "/usr/libexec/sftp-server")
         if Path(p).exists()
     )
     script = (
         f"mount --bind {ssh_dir} /root/.ssh && {hide} exec {DROPBEAR} -F -E -s -g "
         f"-p 127.0.0.1:{port} -r {host_key}"
     )
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wait_for_port(port, proc)
     known = tmp / "known_hosts"
     known.write_text(_known_hosts_line(port, host_pub))

@@ -33,10 +33,10 @@ from tests.emulator_fixtures import (  # noqa: F401 (fixtures, used by name)
     fixture_any_board,
     fixture_imx8mp_board,
     fixture_imx93_board,
-    free_port,
     run_sftp,
     run_ssh,
 )
+from tests.ssh_servers import SshServer, free_port, keygen, start_board_sshd, wait_for_port
 
 
 def _why_no_emulator() -> str:
@@ -236,7 +236,7 @@ def test_root_logs_in_like_a_debug_tweaks_image_and_others_are_refused(
     assert refused.returncode == 255 and b"Permission denied" in refused.stderr
     key_file = tmp_path / "id_ed25519"
     authorized = imx8mp_board.state_dir / "home/root/.ssh/authorized_keys"
-    authorized.write_text(_keygen(key_file))
+    authorized.write_text(keygen(key_file))
     key = paramiko.Ed25519Key.from_private_key_file(str(key_file))
     stranger = paramiko.Ed25519Key.from_private_key_file(str(_stranger_key(tmp_path)))
     try:
@@ -249,7 +249,7 @@ def test_root_logs_in_like_a_debug_tweaks_image_and_others_are_refused(
 
 
 def _stranger_key(tmp_path: Path) -> Path:
-    _keygen(tmp_path / "stranger")
+    keygen(tmp_path / "stranger")
     return tmp_path / "stranger"
 
 
@@ -361,53 +361,17 @@ class BoardServer:
     known_hosts_path: Path
 
 
-def _wait_for_banner(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server died: {proc.stderr.read() if proc.stderr else ''!r}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                if s.recv(4) == b"SSH-":
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port}")
-
-
-def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return Path(f"{path}.pub").read_text()
-
-
 @pytest.fixture
-def board_sshd(tmp_path: Path) -> Iterator[BoardServer]:
+def board_sshd(tmp_path: Path) -> Iterator[SshServer]:
     """OpenSSH sshd inside an emulated imx8mp: root logs in with its empty password."""
-    layout = build_board_state("imx8mp", tmp_path / "state")
-    host_pub = _keygen(tmp_path / "host_key")
-    port = free_port()
-    config = tmp_path / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path / 'host_key'}\n"
-        "PermitRootLogin yes\nPermitEmptyPasswords yes\nPasswordAuthentication yes\n"
-        "UsePAM no\nPidFile none\nStrictModes no\nLogLevel ERROR\n"
-        "Subsystem sftp /usr/lib/openssh/sftp-server\n"
-    )
-    proc = run_in_board(
-        layout, ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE
-    )
-    try:
-        _wait_for_banner(port, proc)
-        known = tmp_path / "known_hosts"
-        known.write_text(f"[127.0.0.1]:{port} {' '.join(host_pub.split()[:2])}\n")
-        yield BoardServer("127.0.0.1", port, known)
-    finally:
-        terminate(proc)
+    server = start_board_sshd(build_board_state("imx8mp", tmp_path / "state"), tmp_path / "sshd")
+    yield server
+    server.stop()
 
 
 @pytest.mark.sshd
 @pytest.mark.skipif(not Path("/usr/sbin/sshd").exists(), reason="needs OpenSSH sshd")
-def test_openssh_sshd_on_the_board_sees_the_board(board_sshd: BoardServer) -> None:
+def test_openssh_sshd_on_the_board_sees_the_board(board_sshd: SshServer) -> None:
     done = run_ssh(board_sshd, "cat /sys/devices/soc0/soc_id; pwd; uname -r; ls /dev/galcore")
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stdout.decode().split()
@@ -432,7 +396,7 @@ def test_dropbear_on_the_board_accepts_empty_root_password(tmp_path: Path) -> No
     argv = ["/usr/sbin/dropbear", "-F", "-E", "-B", "-p", f"127.0.0.1:{port}", "-r", str(key)]
     proc = run_in_board(layout, argv, stderr=subprocess.PIPE)
     try:
-        _wait_for_banner(port, proc)
+        wait_for_port(port, proc)
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{port} {' '.join(host_pub.split()[:2])}\n")
         done = run_ssh(BoardServer("127.0.0.1", port, known), "cat /sys/devices/soc0/soc_id")

@@ -39,7 +39,8 @@ Fields (None where absent; times in microseconds, memory in MB, counts as ints):
   line before the summary. Without one, phases are told apart by the `Running benchmark for ...`
   headers (the second header opens the regular phase) or, with no header at all, by order (the
   second `count=` line). `Timings (microseconds): count=...` lines of the op tables never count.
-  A single-run phase prints only `count=1 curr=X`: then min = max = avg = first = X, std = 0.
+  A single-run phase prints only `count=1 curr=X`, and a phase whose samples were all equal
+  `count=N curr=X(all same)`: then min = max = avg = first = X, std = 0.
 * `memory_init_mb`, `memory_overall_mb`: `Peak memory footprint (MB): init=.. overall=..`
   (about 2.2-2.6) or `Memory footprint delta from the start of the tool (MB): init=..
   overall=..` (2.8 on); an empty value is None. `memory_peak_mb`: `Overall peak memory
@@ -407,7 +408,9 @@ def _graph_path(line: str) -> str | None:
 
 def _parse_phase_stats(line: str, index: int, headers_seen: int) -> _PhaseStats | None:
     """A `count=N first=.. curr=.. min=.. max=.. avg=.. std=.. [p5= median= p95=]` line."""
-    tokens = line[line.find("count=") :].split()
+    # tsl::Stat prints `count=N curr=X(all same)` when every sample was equal.
+    all_same = "(all same)" in line
+    tokens = line[line.find("count=") :].replace("(all same)", " ").split()
     raw: dict[str, str] = {}
     for token in tokens:
         key, sep, value = token.partition("=")
@@ -421,7 +424,7 @@ def _parse_phase_stats(line: str, index: int, headers_seen: int) -> _PhaseStats 
     count = parse_int(raw.get("count", ""))
     if count is None or "curr" not in values:
         return None
-    if count == 1:
+    if count == 1 or all_same:
         for key in ("first", "min", "max", "avg"):
             values.setdefault(key, values["curr"])
         values.setdefault("std", 0.0)

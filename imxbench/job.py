@@ -104,7 +104,10 @@ def _row(
     facts = run.facts.raw if run.facts else {}
     metrics = record.metrics
     vela = model.vela
+    parsed = {k: v for k, v in metrics.items() if k not in ("delegates", "op_profile")}
     return {
+        **parsed,  # first: the record's own status and error below take precedence
+        "parsed_status": parsed.pop("status", None),
         "run_id": run_id,
         "board": record.board,
         "soc": run.board.soc,
@@ -120,7 +123,6 @@ def _row(
         "stderr_tail": record.stderr_tail,
         "exit_status": record.exit_status,
         "duration_s": record.duration_s,
-        **{k: v for k, v in metrics.items() if k not in ("delegates", "op_profile")},
         "execution": execution_of(metrics.get("delegates")),
         "delegate_time_share": delegate_share(metrics.get("op_profile")),
         "vela_estimate_us": vela.estimated_inference_us if vela else None,

@@ -187,14 +187,18 @@ def _run_step(
     parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
     metrics = parsed[-1].to_dict() if parsed else {}
     tail = run.stderr_text[-2000:].strip() or run.stdout_text[-2000:].strip()
-    not_applied = expects_delegate and not metrics.get("delegates")
+    delegated = [d for d in metrics.get("delegates") or [] if d.get("execution") != "none"]
+    not_applied = expects_delegate and not delegated
     if run.exit_status != 0 or metrics.get("status") != "ok" or not_applied:
         error = metrics.get("error") or _exit_reason(run.exit_status)
         if metrics.get("status") == "incomplete" and run.exit_status == 0:
             error = "benchmark_model printed no timings"
         elif not_applied and run.exit_status == 0 and metrics.get("status") == "ok":
-            # benchmark_model carries on without a delegate it could not load: CPU numbers
-            error = metrics.get("error") or "the external delegate was not applied"
+            # benchmark_model carries on without a delegate it could not load, or that took no
+            # node: these are CPU numbers, not the delegate's
+            error = metrics.get("error") or (
+                "the delegate executed no node: the whole graph ran on the CPU"
+            )
         return StepRecord(
             board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
             step.repetition, "failed", error, tail, run.exit_status, run.duration_s, metrics,

@@ -929,3 +929,16 @@ def test_fuzz_damaged_real_logs_never_raise(
             lines[index], lines[other] = lines[other], line
     damaged = "".join(lines)
     _assert_well_formed(parse_log(damaged[: int(len(damaged) * keep_fraction)]))
+
+
+def test_all_same_phase_keeps_its_count() -> None:
+    text = (
+        "INFO: STARTING!\nINFO: count=1 curr=296530\n\n"
+        "INFO: count=5 curr=220(all same) p5=220 median=220 p95=220\n\n"
+        "INFO: Inference timings in us: Init: 12400, First inference: 296530, "
+        "Warmup (avg): 296530, Inference (avg): 220\n"
+    )
+    (run,) = parse_log(text)
+    assert run.inference_count == 5
+    assert (run.inference_min_us, run.inference_max_us, run.inference_std_us) == (220, 220, 0)
+    assert run.inference_median_us == 220

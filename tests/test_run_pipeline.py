@@ -1,0 +1,185 @@
+"""The whole pipeline, `imxbench run`, against emulated boards and OpenSSH sshd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from imxbench.delegates import load_catalogue
+from imxbench.emulator.board_image import build_board_state
+from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.inventory import AuthSpec, Board
+from imxbench.job import JobResult, run_job
+from imxbench.plan import RunSettings
+from tests.ssh_servers import SshServer, have, start_board_sshd
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
+FAST = ["--repetitions", "2", "--num-runs", "5", "--warmup-runs", "1", "--min-secs", "0"]
+FAST_SETTINGS = RunSettings(repetitions=2, num_runs=5, warmup_runs=1, min_secs=0)
+
+
+def imxbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REPO / ".venv/bin/imxbench"), *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def by_cell(summary: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {row["cell"]: row for row in summary}
+
+
+def test_run_imx8mp_emulated_cpu_vx_gpu(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx8mp", "--emulate", *FAST, "--format", "json",
+                    "--reports", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    cells = by_cell(out["summary"])
+    assert set(cells) == {"cpu@1t", "cpu@4t", "vx", "gpu"}
+    assert all(c["failed"] == 0 and c["emulated"] for c in cells.values())
+    # calibrated on NXP's figures (3.83 / 1.43 / 0.22 ms) with 1% noise
+    assert cells["cpu@1t"]["latency_ms"] == pytest.approx(3.83, rel=0.1)
+    assert cells["cpu@4t"]["latency_ms"] == pytest.approx(1.43, rel=0.1)
+    assert cells["vx"]["latency_ms"] == pytest.approx(0.22, rel=0.1)
+    assert cells["vx"]["speedup"] > 5 and cells["cpu@4t"]["speedup"] == pytest.approx(1.0, rel=1e-3)
+    assert cells["vx"]["execution"] == "full" and cells["vx"]["npu_share"] == 1.0
+    # the cold run (graph cache cleared) pays the OpenVX compile; the warm runs do not
+    assert cells["vx"]["cold_first_ms"] > 5 * cells["vx"]["first_ms"]
+    run_dir = Path(out["out_dir"])
+    assert (run_dir / "facts/imx8mp.json").is_file()
+    table = json.loads((run_dir / "results.json").read_text())
+    assert {r["kind"] for r in table} == {"timed", "cold", "profile"}
+    vx_logs = sorted((run_dir / "logs/imx8mp").glob("vx-*.log"))
+    assert [p.name for p in vx_logs] == ["vx-cold.log", "vx-profile.log", "vx-timed1.log",
+                                         "vx-timed2.log"]
+    assert "USE_GPU_INFERENCE=0" in vx_logs[0].read_text().splitlines()[0]
+
+
+def test_run_imx93_ethosu_on_the_vela_model_fully_delegated(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx93", "--emulate", *FAST, "--format", "json",
+                    "--reports", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    cells = by_cell(json.loads(done.stdout)["summary"])
+    assert set(cells) == {"cpu@1t", "cpu@2t", "ethosu"}
+    ethosu = cells["ethosu"]
+    assert ethosu["latency_ms"] == pytest.approx(0.33, rel=0.1)
+    assert ethosu["execution"] == "full"
+    assert ethosu["npu_share"] == 1.0  # from the op profile: all time in the delegate node
+    assert ethosu["vela_estimate_ms"] == pytest.approx(0.113, rel=0.05)
+
+
+def test_text_output_is_a_comparison_table(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx93", "--emulate", "--delegate", "cpu", *FAST,
+                    "--no-op-profile", "--reports", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["board", "delegate", "latency", "p95"]
+    assert any(line.startswith("imx93") and "cpu@2t" in line for line in lines)
+    assert "EMULATED" in done.stdout
+    assert "[imx93] cpu@1t: rep 1 ok" in done.stderr  # progress goes to stderr
+
+
+def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx93", "--emulate", "--delegate", "vx",
+                    "--reports", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "imxbench: delegate 'vx' does not run on imx93 (it runs on: imx8mp); "
+        "delegates for imx93: cpu, ethosu"
+    )
+    float_model = REPO.parent / "shared/models/pretrainedResnet.tflite"
+    if float_model.exists():
+        done = imxbench("run", "--board", "imx8mp", "--emulate", "--delegate", "vx",
+                        "--model", str(float_model), "--reports", str(tmp_path))
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
+
+
+# -- failures: one cell fails, the others go on ----------------------------------------------
+@pytest.fixture(scope="module")
+def board8(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    emulator = start_emulator("imx8mp", seed=7)
+    yield emulator
+    emulator.stop()
+
+
+def board_for(emulator: RunningEmulator) -> Board:
+    return Board(name="lab8", soc=emulator.soc, host=emulator.host, port=emulator.port,
+                 user=emulator.user, auth=AuthSpec("none"),
+                 known_hosts=str(emulator.known_hosts_path))
+
+
+def run(board: Board, tmp_path: Path, delegates: str | None = None) -> JobResult:
+    return run_job([board], MODEL, load_catalogue(), delegates, FAST_SETTINGS, tmp_path,
+                   tmp_path / "vela")
+
+
+def test_a_delegate_that_fails_to_load_fails_only_its_cells(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    board8.set_faults(delegate_load_fails=True)
+    try:
+        result = run(board_for(board8), tmp_path, "cpu,vx")
+    finally:
+        board8.set_faults(delegate_load_fails=False)
+    cells = {row["cell"]: row for row in result.summary.to_dict("records")}
+    assert cells["cpu@1t"]["failed"] == 0 and cells["cpu@4t"]["failed"] == 0
+    assert cells["vx"]["failed"] == 4  # cold, 2 repetitions, profile
+    assert "Unable to load external delegate" in cells["vx"]["error"]
+    assert result.failures == ["lab8 vx: failed"]
+
+
+def test_a_crashing_benchmark_model_is_a_failed_cell_with_stderr(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    board8.set_faults(crash=True)
+    try:
+        result = run(board_for(board8), tmp_path, "cpu")
+    finally:
+        board8.set_faults(crash=False)
+    rows = result.table.to_dict("records")
+    assert rows and all(r["status"] == "failed" for r in rows)
+    assert all(r["exit_status"] == 139 for r in rows)
+    assert "Segmentation fault" in rows[0]["error"]
+
+
+def test_a_hanging_benchmark_model_times_out_and_is_killed(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    board8.set_faults(hang=True)
+    settings = replace(FAST_SETTINGS, repetitions=1, op_profile=False, step_timeout_s=3)
+    try:
+        result = run_job([board_for(board8)], MODEL, load_catalogue(), "cpu", settings,
+                         tmp_path, tmp_path / "vela")
+    finally:
+        board8.set_faults(hang=False)
+    rows = result.table.to_dict("records")
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert "timed out after 3 s" in rows[0]["error"]
+    with_ps = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o",
+         f"UserKnownHostsFile={board8.known_hosts_path}", "-p", str(board8.port),
+         "root@127.0.0.1", "ps -eo args"], capture_output=True, text=True, timeout=30)
+    assert "benchmark_tool" not in with_ps.stdout  # nothing left running on the board
+
+
+# -- the same pipeline through OpenSSH sshd serving an emulated board ------------------------
+@pytest.mark.sshd
+@pytest.mark.skipif(not have("/usr/sbin/sshd"), reason="needs OpenSSH sshd")
+def test_whole_pipeline_through_openssh_sshd(tmp_path: Path) -> None:
+    server: SshServer = start_board_sshd(build_board_state("imx93", tmp_path / "state"),
+                                         tmp_path / "sshd")
+    try:
+        board = server.board(name="sshd93", soc="imx93", workdir="/home/root/imxbench",
+                             auth=AuthSpec("none"))
+        result = run(board, tmp_path / "reports")
+    finally:
+        server.stop()
+    cells = {row["cell"]: row for row in result.summary.to_dict("records")}
+    assert set(cells) == {"cpu@1t", "cpu@2t", "ethosu"}
+    assert all(c["failed"] == 0 for c in cells.values()), result.failures
+    assert cells["ethosu"]["execution"] == "full"

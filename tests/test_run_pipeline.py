@@ -183,3 +183,33 @@ def test_whole_pipeline_through_openssh_sshd(tmp_path: Path) -> None:
     assert set(cells) == {"cpu@1t", "cpu@2t", "ethosu"}
     assert all(c["failed"] == 0 for c in cells.values()), result.failures
     assert cells["ethosu"]["execution"] == "full"
+
+
+def test_board_all_runs_every_board_in_parallel(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "all", "--emulate", "--delegate", "cpu", *FAST,
+                    "--no-op-profile", "--format", "json", "--reports", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    boards = {row["board"] for row in json.loads(done.stdout)["summary"]}
+    assert boards == {"imx8mp", "imx93"}  # both inventory boards, each on its own emulator
+
+
+def test_parse_log_reads_every_shared_log() -> None:
+    logs = sorted((REPO.parent / "shared/fixtures/benchmark_model").glob("*.log"))
+    if not logs:
+        pytest.skip("../shared/fixtures not beside the repository")
+    for log in logs:
+        done = imxbench("parse-log", str(log), "--format", "json")
+        assert done.returncode == 0, (log.name, done.stderr)
+        runs = json.loads(done.stdout)
+        assert all(r["status"] in ("ok", "failed", "incomplete") for r in runs), log.name
+    vx = imxbench("parse-log", str(logs[0].parent / "15_vx-npu-imx8mp-evk-mobilenet-full-"
+                                    "delegation-op-profiling.log"))
+    assert vx.stdout.startswith("run 1: ok")
+    assert "avg=2525.6us" in vx.stdout and "EXTERNAL:full" in vx.stdout
+
+
+def test_parse_log_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    done = imxbench("parse-log", str(tmp_path / "nope.log"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"imxbench: {tmp_path / 'nope.log'}: cannot read: " \
+        "No such file or directory"

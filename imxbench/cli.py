@@ -138,31 +138,76 @@ def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
 
 # -- run -------------------------------------------------------------------------------------
 @cli.command()
-@click.option("--board", "board_names", required=True,
-              help="A board of the inventory, a comma-separated list, 'all' or 'tag:NAME'.")
-@click.option("--model", "model_path", type=click.Path(path_type=Path),
-              help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).")
-@click.option("--delegate", "delegate_names",
-              help="Comma-separated delegates (default: every delegate the board's SoC supports).")
-@click.option("--repetitions", type=click.IntRange(1, 1000), default=3, show_default=True,
-              help="Separate benchmark_model processes per delegate.")
+@click.option(
+    "--board",
+    "board_names",
+    required=True,
+    help="A board of the inventory, a comma-separated list, 'all' or 'tag:NAME'.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
+)
+@click.option(
+    "--delegate",
+    "delegate_names",
+    help="Comma-separated delegates (default: every delegate the board's SoC supports).",
+)
+@click.option(
+    "--repetitions",
+    type=click.IntRange(1, 1000),
+    default=3,
+    show_default=True,
+    help="Separate benchmark_model processes per delegate.",
+)
 @click.option("--num-runs", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--warmup-runs", type=click.IntRange(0), default=1, show_default=True)
 @click.option("--min-secs", type=click.FloatRange(0), default=1.0, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), help="CPU threads (default: 1 and all).")
 @click.option("--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass.")
-@click.option("--timeout", "step_timeout_s", type=click.FloatRange(1), default=600.0,
-              show_default=True, help="Seconds one benchmark_model process may take.")
-@click.option("--reports", "reports_dir", type=click.Path(path_type=Path),
-              default=Path("reports"), show_default=True)
+@click.option(
+    "--timeout",
+    "step_timeout_s",
+    type=click.FloatRange(1),
+    default=600.0,
+    show_default=True,
+    help="Seconds one benchmark_model process may take.",
+)
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
 @EMULATE
 @INVENTORY
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
-              show_default=True, help="Output format; json and csv are for scripts.")
-def run(board_names: str, model_path: Path | None, delegate_names: str | None, repetitions: int,
-        num_runs: int, warmup_runs: int, min_secs: float, threads: int | None,
-        no_op_profile: bool, step_timeout_s: float, reports_dir: Path, emulate: bool,
-        inventory_path: Path, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="Output format; json and csv are for scripts.",
+)
+def run(
+    board_names: str,
+    model_path: Path | None,
+    delegate_names: str | None,
+    repetitions: int,
+    num_runs: int,
+    warmup_runs: int,
+    min_secs: float,
+    threads: int | None,
+    no_op_profile: bool,
+    step_timeout_s: float,
+    reports_dir: Path,
+    emulate: bool,
+    inventory_path: Path,
+    fmt: str,
+) -> None:
     """Deploy the model and run benchmark_model with every delegate the board supports."""
     from imxbench.delegates import load_catalogue
     from imxbench.job import run_job
@@ -175,20 +220,37 @@ def run(board_names: str, model_path: Path | None, delegate_names: str | None, r
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
     settings = RunSettings(
-        repetitions=repetitions, num_runs=num_runs, warmup_runs=warmup_runs,
-        min_secs=min_secs, threads=threads, op_profile=not no_op_profile,
+        repetitions=repetitions,
+        num_runs=num_runs,
+        warmup_runs=warmup_runs,
+        min_secs=min_secs,
+        threads=threads,
+        op_profile=not no_op_profile,
         step_timeout_s=step_timeout_s,
     )
     result = run_job(
-        boards_, model, load_catalogue(), delegate_names, settings, reports_dir,
-        default_cache_root(), emulate=emulate, progress=_progress,
+        boards_,
+        model,
+        load_catalogue(),
+        delegate_names,
+        settings,
+        reports_dir,
+        default_cache_root(),
+        emulate=emulate,
+        progress=_progress,
     )
     if fmt == "json":
-        click.echo(json.dumps({
-            "run_id": result.run_id, "out_dir": str(result.out_dir),
-            "failures": result.failures,
-            "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "run_id": result.run_id,
+                    "out_dir": str(result.out_dir),
+                    "failures": result.failures,
+                    "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
+                },
+                indent=2,
+            )
+        )
     elif fmt == "csv":
         click.echo(result.table.to_csv(index=False), nl=False)
     else:
@@ -207,8 +269,9 @@ def _progress(board: str, cell: str, message: str) -> None:
 def reference_model() -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("imxbench") / "reference_models"
-                    / "pretrainedResnet_quant.tflite"))
+    return Path(
+        str(resources.files("imxbench") / "reference_models" / "pretrainedResnet_quant.tflite")
+    )
 
 
 def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Board]:

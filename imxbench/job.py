@@ -68,15 +68,29 @@ def run_job(
     run_id = new_run_id()
     out_dir = reports_dir / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(out_dir / "run.json", {
-        "run_id": run_id, "model": str(model), "boards": [b.name for b in boards],
-        "delegates": delegate_names, "settings": settings.as_dict(), "emulate": emulate,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    _write_json(
+        out_dir / "run.json",
+        {
+            "run_id": run_id,
+            "model": str(model),
+            "boards": [b.name for b in boards],
+            "delegates": delegate_names,
+            "settings": settings.as_dict(),
+            "emulate": emulate,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
 
     def one(board: Board) -> BoardRun:
-        return run_board(board, plans[board.name], prepared, settings, out_dir,
-                         emulate=emulate, progress=progress)
+        return run_board(
+            board,
+            plans[board.name],
+            prepared,
+            settings,
+            out_dir,
+            emulate=emulate,
+            progress=progress,
+        )
 
     if len(boards) == 1:
         board_runs = [one(boards[0])]  # in this thread, so Ctrl-C reaches the remote kill
@@ -151,9 +165,10 @@ def _write_outputs(
     table.to_csv(out_dir / "results.csv", index=False)
     (out_dir / "results.json").write_text(table.to_json(orient="records", indent=1) or "[]")
     (out_dir / "summary.json").write_text(summary.to_json(orient="records", indent=1) or "[]")
-    _write_json(out_dir / "boards.json", [
-        {"board": r.board.name, "error": r.error, "failed_cells": r.failed_cells} for r in runs
-    ])
+    _write_json(
+        out_dir / "boards.json",
+        [{"board": r.board.name, "error": r.error, "failed_cells": r.failed_cells} for r in runs],
+    )
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -89,8 +89,12 @@ def run_board(
             say(board.name, "-", "deploying models")
             result.deployed = _deploy_models(session, specs, prepared)
             cells = plan_cells(
-                specs, result.deployed, benchmark_model, board.workdir,
-                int(result.facts.raw.get("cpu_count") or 1), settings,
+                specs,
+                result.deployed,
+                benchmark_model,
+                board.workdir,
+                int(result.facts.raw.get("cpu_count") or 1),
+                settings,
             )
             for cell in cells:
                 _run_cell(session, result, cell, specs, settings, out_dir, say)
@@ -142,8 +146,15 @@ def _run_cell(
             continue
         label = step.kind if step.kind != "timed" else f"rep {step.repetition}"
         say(result.board.name, cell.name, f"{label} ...")
-        record = _run_step(session, result.board, cell, step, settings, out_dir,
-                           expects_delegate=bool(spec.external_delegate_path))
+        record = _run_step(
+            session,
+            result.board,
+            cell,
+            step,
+            settings,
+            out_dir,
+            expects_delegate=bool(spec.external_delegate_path),
+        )
         result.records.append(record)
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
@@ -177,9 +188,7 @@ def _run_step(
         session.run(" && ".join(prepare), timeout_s=60)
     log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
     try:
-        run = session.run(
-            step.argv, env=step.env, timeout_s=settings.step_timeout_s, check=False
-        )
+        run = session.run(step.argv, env=step.env, timeout_s=settings.step_timeout_s, check=False)
     except RemoteTimeout as exc:
         _write_log(log_file, step, b"", exc.stderr_tail.encode())
         return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)
@@ -200,19 +209,46 @@ def _run_step(
                 "the delegate executed no node: the whole graph ran on the CPU"
             )
         return StepRecord(
-            board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
-            step.repetition, "failed", error, tail, run.exit_status, run.duration_s, metrics,
+            board.name,
+            cell.name,
+            cell.delegate,
+            cell.variant,
+            cell.threads,
+            step.kind,
+            step.repetition,
+            "failed",
+            error,
+            tail,
+            run.exit_status,
+            run.duration_s,
+            metrics,
             str(log_file),
         )
     return StepRecord(
-        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
-        step.repetition, "ok", None, None, 0, run.duration_s, metrics, str(log_file),
+        board.name,
+        cell.name,
+        cell.delegate,
+        cell.variant,
+        cell.threads,
+        step.kind,
+        step.repetition,
+        "ok",
+        None,
+        None,
+        0,
+        run.duration_s,
+        metrics,
+        str(log_file),
     )
 
 
 def _exit_reason(status: int) -> str:
-    signals = {139: "Segmentation fault (exit 139)", 137: "killed, out of memory? (exit 137)",
-               134: "Aborted (exit 134)", 127: "benchmark_model not found (exit 127)"}
+    signals = {
+        139: "Segmentation fault (exit 139)",
+        137: "killed, out of memory? (exit 137)",
+        134: "Aborted (exit 134)",
+        127: "benchmark_model not found (exit 127)",
+    }
     return signals.get(status, f"benchmark_model exited with status {status}")
 
 
@@ -229,8 +265,19 @@ def _failed(
     log_file: Path | None = None,
 ) -> StepRecord:
     return StepRecord(
-        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
-        step.repetition, "failed", error, stderr_tail, None, 0.0, {},
+        board.name,
+        cell.name,
+        cell.delegate,
+        cell.variant,
+        cell.threads,
+        step.kind,
+        step.repetition,
+        "failed",
+        error,
+        stderr_tail,
+        None,
+        0.0,
+        {},
         str(log_file) if log_file else None,
     )
 

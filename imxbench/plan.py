@@ -117,9 +117,7 @@ def _steps(
     cache_dir = env.get(spec.graph_cache_env or "")
     if settings.cold_run and cache_dir:
         steps.append(Step("cold", 0, tuple(argv), env, clear_dir=cache_dir))
-    steps.extend(
-        Step("timed", rep, tuple(argv), env) for rep in range(1, settings.repetitions + 1)
-    )
+    steps.extend(Step("timed", rep, tuple(argv), env) for rep in range(1, settings.repetitions + 1))
     if settings.op_profile:
         steps.append(Step("profile", 0, (*argv, "--enable_op_profiling=true"), env))
     return steps

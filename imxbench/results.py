@@ -18,9 +18,19 @@ from typing import Any
 import pandas as pd
 
 METRICS = (
-    "init_us", "first_inference_us", "warmup_avg_us", "inference_avg_us", "inference_std_us",
-    "inference_min_us", "inference_max_us", "inference_count", "inference_p5_us",
-    "inference_median_us", "inference_p95_us", "memory_init_mb", "memory_overall_mb",
+    "init_us",
+    "first_inference_us",
+    "warmup_avg_us",
+    "inference_avg_us",
+    "inference_std_us",
+    "inference_min_us",
+    "inference_max_us",
+    "inference_count",
+    "inference_p5_us",
+    "inference_median_us",
+    "inference_p95_us",
+    "memory_init_mb",
+    "memory_overall_mb",
     "memory_peak_mb",
 )
 DELEGATE_NODE_HINTS = ("delegate", "ethos-u", "ethosu")
@@ -58,9 +68,7 @@ def build_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
             df[column] = None
         df[column] = pd.to_numeric(df[column], errors="coerce")
     df["speedup_vs_cpu"] = _speedups(df)
-    shares = (
-        df[df["kind"] == "profile"].groupby(["board", "cell"])["delegate_time_share"].first()
-    )
+    shares = df[df["kind"] == "profile"].groupby(["board", "cell"])["delegate_time_share"].first()
     df["delegate_time_share"] = [
         shares.get((b, c)) for b, c in zip(df["board"], df["cell"], strict=True)
     ]
@@ -91,17 +99,22 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         memory_mb=("memory_overall_mb", "median"),
         speedup=("speedup_vs_cpu", "median"),
     )
-    cold = df[(df["kind"] == "cold") & (df["status"] == "ok")].groupby(keys)[
-        "first_inference_us"
-    ].first() / 1000
+    cold = (
+        df[(df["kind"] == "cold") & (df["status"] == "ok")]
+        .groupby(keys)["first_inference_us"]
+        .first()
+        / 1000
+    )
     cells = df.groupby(keys, sort=False).agg(
         delegate=("delegate", "first"),
         failed=("status", lambda s: int((s != "ok").sum())),
         error=("error", lambda s: next((e for e in s if isinstance(e, str) and e), None)),
         execution=("execution", lambda s: next((e for e in s if isinstance(e, str)), None)),
         npu_share=("delegate_time_share", "first"),
-        vela_estimate_ms=("vela_estimate_us", lambda s: s.dropna().iloc[0] / 1000
-                          if s.notna().any() else None),
+        vela_estimate_ms=(
+            "vela_estimate_us",
+            lambda s: s.dropna().iloc[0] / 1000 if s.notna().any() else None,
+        ),
         emulated=("emulated", "first"),
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
@@ -112,8 +125,10 @@ def render_summary(summary: pd.DataFrame) -> str:
     """A readable board x delegate comparison for the terminal."""
     if summary.empty:
         return "no results"
-    head = (f"{'board':<10} {'delegate':<9} {'latency':>10} {'p95':>9} {'spread':>7} "
-            f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'delegated':>9}  status")
+    head = (
+        f"{'board':<10} {'delegate':<9} {'latency':>10} {'p95':>9} {'spread':>7} "
+        f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'delegated':>9}  status"
+    )
     lines = [head, "-" * len(head)]
     for row in summary.itertuples(index=False):
         status = "ok" if not row.failed else f"FAILED ({row.failed}): {row.error}"

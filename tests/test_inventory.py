@@ -45,23 +45,39 @@ def test_shipped_inventory_loads() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n",
-         "boards.yaml: boards.b.colour: unknown key"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    port: abc\n",
-         "boards.yaml: boards.b.port: expected a port number 1-65535, got 'abc'"),
-        ("boards:\n  b:\n    soc: imx8mq\n    host: h\n",
-         "boards.yaml: boards.b.soc: unknown value 'imx8mq'; expected one of: imx8mp, imx93"),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n",
+            "boards.yaml: boards.b.colour: unknown key",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    port: abc\n",
+            "boards.yaml: boards.b.port: expected a port number 1-65535, got 'abc'",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mq\n    host: h\n",
+            "boards.yaml: boards.b.soc: unknown value 'imx8mq'; expected one of: imx8mp, imx93",
+        ),
         ("boards:\n  b:\n    soc: imx8mp\n", "boards.yaml: boards.b.host: missing required key"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    auth: {type: password, password: x}\n",
-         "boards.yaml: boards.b.auth.password: passwords are never stored in YAML"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    auth: {type: password}\n",
-         "boards.yaml: boards.b.auth.password_env: required when auth.type is password"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    tags: [ok, {x: y}]\n",
-         "boards.yaml: boards.b.tags[1]: expected a non-empty string"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    workdir: relative\n",
-         "boards.yaml: boards.b.workdir: must be an absolute path"),
-        ("boards:\n  b:\n    soc: imx8mp\n    host: h\n    host_key_policy: yolo\n",
-         "boards.yaml: boards.b.host_key_policy: unknown value 'yolo'"),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    auth: {type: password, password: x}\n",
+            "boards.yaml: boards.b.auth.password: passwords are never stored in YAML",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    auth: {type: password}\n",
+            "boards.yaml: boards.b.auth.password_env: required when auth.type is password",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    tags: [ok, {x: y}]\n",
+            "boards.yaml: boards.b.tags[1]: expected a non-empty string",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    workdir: relative\n",
+            "boards.yaml: boards.b.workdir: must be an absolute path",
+        ),
+        (
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    host_key_policy: yolo\n",
+            "boards.yaml: boards.b.host_key_policy: unknown value 'yolo'",
+        ),
         ("boards: [1, 2]\n", "boards.yaml: boards: expected a mapping"),
         ("boards:\n  b: {soc: imx8mp, host: h\n", "boards.yaml: line"),
         ("- just a list\n", "boards.yaml: expected a mapping at the top level"),
@@ -91,8 +107,11 @@ def test_cli_reports_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.exit_code != 0
     from subprocess import run
 
-    proc = run([str(REPO / ".venv/bin/imxbench"), "boards", "--inventory", str(path)],
-               capture_output=True, text=True)
+    proc = run(
+        [str(REPO / ".venv/bin/imxbench"), "boards", "--inventory", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode == 127:  # no venv console script: run the module instead
         pytest.skip("console script not installed")
     assert proc.returncode == 2
@@ -107,13 +126,33 @@ def test_unknown_board_is_a_config_error(tmp_path: Path) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["boards", "soc", "host", "port", "auth", "type", "tags",
-                                       "workdir", "password", "x"]), children, max_size=4),
-    max_leaves=12,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "boards",
+                        "soc",
+                        "host",
+                        "port",
+                        "auth",
+                        "type",
+                        "tags",
+                        "workdir",
+                        "password",
+                        "x",
+                    ]
+                ),
+                children,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
 def test_loader_never_raises_anything_but_config_error(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
     import yaml
 

@@ -12,8 +12,10 @@ WORKDIR = "/home/root/imxbench"
 def cells_for(soc: str, cpu_count: int, settings: RunSettings | None = None):  # type: ignore[no-untyped-def]
     specs = select_delegates(load_catalogue(), soc, None)
     graphs = {s.name: f"{WORKDIR}/models/{s.name}.tflite" for s in specs}
-    return {c.name: c for c in plan_cells(specs, graphs, BM, WORKDIR, cpu_count,
-                                          settings or RunSettings())}
+    return {
+        c.name: c
+        for c in plan_cells(specs, graphs, BM, WORKDIR, cpu_count, settings or RunSettings())
+    }
 
 
 def test_imx8mp_gets_cpu_at_1_and_4_threads_vx_and_gpu() -> None:
@@ -56,15 +58,27 @@ def test_imx93_gets_cpu_at_1_and_2_threads_and_ethosu_without_cold_step() -> Non
 
 
 def test_settings_reach_the_command_line() -> None:
-    settings = RunSettings(repetitions=5, num_runs=20, warmup_runs=3, min_secs=0.5, threads=2,
-                           op_profile=False, cold_run=False)
+    settings = RunSettings(
+        repetitions=5,
+        num_runs=20,
+        warmup_runs=3,
+        min_secs=0.5,
+        threads=2,
+        op_profile=False,
+        cold_run=False,
+    )
     cells = cells_for("imx8mp", 4, settings)
     assert list(cells) == ["cpu@2t", "gpu", "vx"]  # --threads replaces the 1/all variants
     steps = cells["vx"].steps
     assert [s.kind for s in steps] == ["timed"] * 5
     argv = steps[0].argv
-    assert argv[:5] == (BM, f"--graph={WORKDIR}/models/vx.tflite", "--num_runs=20",
-                        "--warmup_runs=3", "--min_secs=0.5")
+    assert argv[:5] == (
+        BM,
+        f"--graph={WORKDIR}/models/vx.tflite",
+        "--num_runs=20",
+        "--warmup_runs=3",
+        "--min_secs=0.5",
+    )
     assert "--num_threads=2" in argv
 
 

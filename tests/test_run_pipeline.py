@@ -25,8 +25,13 @@ FAST_SETTINGS = RunSettings(repetitions=2, num_runs=5, warmup_runs=1, min_secs=0
 
 
 def imxbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REPO / ".venv/bin/imxbench"), *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [str(REPO / ".venv/bin/imxbench"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def by_cell(summary: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -34,8 +39,17 @@ def by_cell(summary: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_run_imx8mp_emulated_cpu_vx_gpu(tmp_path: Path) -> None:
-    done = imxbench("run", "--board", "imx8mp", "--emulate", *FAST, "--format", "json",
-                    "--reports", str(tmp_path))
+    done = imxbench(
+        "run",
+        "--board",
+        "imx8mp",
+        "--emulate",
+        *FAST,
+        "--format",
+        "json",
+        "--reports",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     cells = by_cell(out["summary"])
@@ -54,14 +68,27 @@ def test_run_imx8mp_emulated_cpu_vx_gpu(tmp_path: Path) -> None:
     table = json.loads((run_dir / "results.json").read_text())
     assert {r["kind"] for r in table} == {"timed", "cold", "profile"}
     vx_logs = sorted((run_dir / "logs/imx8mp").glob("vx-*.log"))
-    assert [p.name for p in vx_logs] == ["vx-cold.log", "vx-profile.log", "vx-timed1.log",
-                                         "vx-timed2.log"]
+    assert [p.name for p in vx_logs] == [
+        "vx-cold.log",
+        "vx-profile.log",
+        "vx-timed1.log",
+        "vx-timed2.log",
+    ]
     assert "USE_GPU_INFERENCE=0" in vx_logs[0].read_text().splitlines()[0]
 
 
 def test_run_imx93_ethosu_on_the_vela_model_fully_delegated(tmp_path: Path) -> None:
-    done = imxbench("run", "--board", "imx93", "--emulate", *FAST, "--format", "json",
-                    "--reports", str(tmp_path))
+    done = imxbench(
+        "run",
+        "--board",
+        "imx93",
+        "--emulate",
+        *FAST,
+        "--format",
+        "json",
+        "--reports",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     cells = by_cell(json.loads(done.stdout)["summary"])
     assert set(cells) == {"cpu@1t", "cpu@2t", "ethosu"}
@@ -73,8 +100,18 @@ def test_run_imx93_ethosu_on_the_vela_model_fully_delegated(tmp_path: Path) -> N
 
 
 def test_text_output_is_a_comparison_table(tmp_path: Path) -> None:
-    done = imxbench("run", "--board", "imx93", "--emulate", "--delegate", "cpu", *FAST,
-                    "--no-op-profile", "--reports", str(tmp_path))
+    done = imxbench(
+        "run",
+        "--board",
+        "imx93",
+        "--emulate",
+        "--delegate",
+        "cpu",
+        *FAST,
+        "--no-op-profile",
+        "--reports",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:4] == ["board", "delegate", "latency", "p95"]
@@ -84,8 +121,9 @@ def test_text_output_is_a_comparison_table(tmp_path: Path) -> None:
 
 
 def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
-    done = imxbench("run", "--board", "imx93", "--emulate", "--delegate", "vx",
-                    "--reports", str(tmp_path))
+    done = imxbench(
+        "run", "--board", "imx93", "--emulate", "--delegate", "vx", "--reports", str(tmp_path)
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
         "imxbench: delegate 'vx' does not run on imx93 (it runs on: imx8mp); "
@@ -93,8 +131,18 @@ def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     float_model = REPO.parent / "shared/models/pretrainedResnet.tflite"
     if float_model.exists():
-        done = imxbench("run", "--board", "imx8mp", "--emulate", "--delegate", "vx",
-                        "--model", str(float_model), "--reports", str(tmp_path))
+        done = imxbench(
+            "run",
+            "--board",
+            "imx8mp",
+            "--emulate",
+            "--delegate",
+            "vx",
+            "--model",
+            str(float_model),
+            "--reports",
+            str(tmp_path),
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
 
@@ -108,14 +156,21 @@ def board8(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator
 
 
 def board_for(emulator: RunningEmulator) -> Board:
-    return Board(name="lab8", soc=emulator.soc, host=emulator.host, port=emulator.port,
-                 user=emulator.user, auth=AuthSpec("none"),
-                 known_hosts=str(emulator.known_hosts_path))
+    return Board(
+        name="lab8",
+        soc=emulator.soc,
+        host=emulator.host,
+        port=emulator.port,
+        user=emulator.user,
+        auth=AuthSpec("none"),
+        known_hosts=str(emulator.known_hosts_path),
+    )
 
 
 def run(board: Board, tmp_path: Path, delegates: str | None = None) -> JobResult:
-    return run_job([board], MODEL, load_catalogue(), delegates, FAST_SETTINGS, tmp_path,
-                   tmp_path / "vela")
+    return run_job(
+        [board], MODEL, load_catalogue(), delegates, FAST_SETTINGS, tmp_path, tmp_path / "vela"
+    )
 
 
 def test_a_delegate_that_fails_to_load_fails_only_its_cells(
@@ -153,17 +208,38 @@ def test_a_hanging_benchmark_model_times_out_and_is_killed(
     board8.set_faults(hang=True)
     settings = replace(FAST_SETTINGS, repetitions=1, op_profile=False, step_timeout_s=3)
     try:
-        result = run_job([board_for(board8)], MODEL, load_catalogue(), "cpu", settings,
-                         tmp_path, tmp_path / "vela")
+        result = run_job(
+            [board_for(board8)],
+            MODEL,
+            load_catalogue(),
+            "cpu",
+            settings,
+            tmp_path,
+            tmp_path / "vela",
+        )
     finally:
         board8.set_faults(hang=False)
     rows = result.table.to_dict("records")
     assert [r["status"] for r in rows] == ["failed", "failed"]
     assert "timed out after 3 s" in rows[0]["error"]
     with_ps = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o",
-         f"UserKnownHostsFile={board8.known_hosts_path}", "-p", str(board8.port),
-         "root@127.0.0.1", "ps -eo args"], capture_output=True, text=True, timeout=30)
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={board8.known_hosts_path}",
+            "-p",
+            str(board8.port),
+            "root@127.0.0.1",
+            "ps -eo args",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "benchmark_tool" not in with_ps.stdout  # nothing left running on the board
 
 
@@ -171,11 +247,13 @@ def test_a_hanging_benchmark_model_times_out_and_is_killed(
 @pytest.mark.sshd
 @pytest.mark.skipif(not have("/usr/sbin/sshd"), reason="needs OpenSSH sshd")
 def test_whole_pipeline_through_openssh_sshd(tmp_path: Path) -> None:
-    server: SshServer = start_board_sshd(build_board_state("imx93", tmp_path / "state"),
-                                         tmp_path / "sshd")
+    server: SshServer = start_board_sshd(
+        build_board_state("imx93", tmp_path / "state"), tmp_path / "sshd"
+    )
     try:
-        board = server.board(name="sshd93", soc="imx93", workdir="/home/root/imxbench",
-                             auth=AuthSpec("none"))
+        board = server.board(
+            name="sshd93", soc="imx93", workdir="/home/root/imxbench", auth=AuthSpec("none")
+        )
         result = run(board, tmp_path / "reports")
     finally:
         server.stop()
@@ -186,8 +264,20 @@ def test_whole_pipeline_through_openssh_sshd(tmp_path: Path) -> None:
 
 
 def test_board_all_runs_every_board_in_parallel(tmp_path: Path) -> None:
-    done = imxbench("run", "--board", "all", "--emulate", "--delegate", "cpu", *FAST,
-                    "--no-op-profile", "--format", "json", "--reports", str(tmp_path))
+    done = imxbench(
+        "run",
+        "--board",
+        "all",
+        "--emulate",
+        "--delegate",
+        "cpu",
+        *FAST,
+        "--no-op-profile",
+        "--format",
+        "json",
+        "--reports",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     boards = {row["board"] for row in json.loads(done.stdout)["summary"]}
     assert boards == {"imx8mp", "imx93"}  # both inventory boards, each on its own emulator
@@ -202,8 +292,10 @@ def test_parse_log_reads_every_shared_log() -> None:
         assert done.returncode == 0, (log.name, done.stderr)
         runs = json.loads(done.stdout)
         assert all(r["status"] in ("ok", "failed", "incomplete") for r in runs), log.name
-    vx = imxbench("parse-log", str(logs[0].parent / "15_vx-npu-imx8mp-evk-mobilenet-full-"
-                                    "delegation-op-profiling.log"))
+    vx = imxbench(
+        "parse-log",
+        str(logs[0].parent / "15_vx-npu-imx8mp-evk-mobilenet-full-delegation-op-profiling.log"),
+    )
     assert vx.stdout.startswith("run 1: ok")
     assert "avg=2525.6us" in vx.stdout and "EXTERNAL:full" in vx.stdout
 
@@ -211,5 +303,7 @@ def test_parse_log_reads_every_shared_log() -> None:
 def test_parse_log_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
     done = imxbench("parse-log", str(tmp_path / "nope.log"))
     assert done.returncode == 2
-    assert done.stderr.strip() == f"imxbench: {tmp_path / 'nope.log'}: cannot read: " \
+    assert (
+        done.stderr.strip() == f"imxbench: {tmp_path / 'nope.log'}: cannot read: "
         "No such file or directory"
+    )

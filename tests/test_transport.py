@@ -68,8 +68,20 @@ def test_failure_carries_board_command_status_and_stderr_tail(session: BoardSess
     assert "boom" in info.value.stderr_tail
 
 
-HOSTILE = ["a b", "$(touch /tmp/pwned-imxbench)", "`id`", "x;y", "it's", 'say "hi"', "new\nline",
-           "*", "--flag", "\\back", "tab\there", "$HOME"]
+HOSTILE = [
+    "a b",
+    "$(touch /tmp/pwned-imxbench)",
+    "`id`",
+    "x;y",
+    "it's",
+    'say "hi"',
+    "new\nline",
+    "*",
+    "--flag",
+    "\\back",
+    "tab\there",
+    "$HOME",
+]
 
 
 def test_every_argument_and_env_value_is_quoted(session: BoardSession) -> None:
@@ -155,8 +167,9 @@ def test_interrupted_upload_leaves_nothing_that_passes_as_complete(
     session.run(["mkdir", "-p", workdir])
     killer = threading.Timer(0.3, session._transport.close)
     killer.start()
-    with pytest.raises((ConnectError, RemoteCommandError, OSError, EOFError,
-                        paramiko.SSHException)):
+    with pytest.raises(
+        (ConnectError, RemoteCommandError, OSError, EOFError, paramiko.SSHException)
+    ):
         deploy_file(session, local)
     killer.join()
     final = Path(workdir) / content_name(local, file_sha256(local))

@@ -59,7 +59,8 @@ def test_shipped_inventory_loads() -> None:
         ),
         ("boards:\n  b:\n    soc: imx8mp\n", "boards.yaml: boards.b.host: missing required key"),
         (
-            "boards:\n  b:\n    soc: imx8mp\n    host: h\n    auth: {type: password, password: x}\n",
+            "boards:\n  b:\n    soc: imx8mp\n    host: h\n"
+            "    auth: {type: password, password: x}\n",
             "boards.yaml: boards.b.auth.password: passwords are never stored in YAML",
         ),
         (

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from imxbench.errors import ConfigError
 
 
@@ -35,6 +33,8 @@ class Where:
 
 def load_yaml_mapping(path: Path, label: str | None = None) -> tuple[dict[str, Any], Where]:
     """Read a YAML file whose top level must be a mapping; any problem is a ConfigError."""
+    import yaml  # imported here: `imxbench --help` should not pay for it
+
     where = Where(label or str(path))
     try:
         text = path.read_text(encoding="utf-8")

@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import paramiko
+from typing import TYPE_CHECKING, Any
 
 from imxbench.config_schema import (
     Field,
@@ -26,6 +24,9 @@ from imxbench.config_schema import (
     positive_number,
 )
 from imxbench.errors import ConfigError
+
+if TYPE_CHECKING:  # paramiko costs ~90 ms to import: only when an ssh config is read
+    import paramiko
 
 SOCS = ("imx8mp", "imx93", "imx95")
 """SoCs the inventory accepts (imx95: a lab may list one; no delegate targets it yet)."""
@@ -168,6 +169,8 @@ def _mapping(value: Any, where: Where) -> dict[Any, Any]:
 
 
 def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig:
+    import paramiko
+
     path = path or Path(os.path.expanduser("~/.ssh/config"))
     if not path.is_file():
         return paramiko.SSHConfig()

@@ -60,6 +60,9 @@ def quote_command(argv: str | Sequence[str], env: Mapping[str, str] | None = Non
 
     A plain string is taken as an already-written shell command (our own scripts only).
     """
+    parts = [argv] if isinstance(argv, str) else list(argv)
+    if any("\0" in p for p in [*parts, *(env or {}).values()]):
+        raise ConfigError("a remote argument contains a NUL byte, which no shell can pass on")
     command = argv if isinstance(argv, str) else shlex.join(argv)
     if env:
         for key in env:

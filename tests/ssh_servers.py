@@ -92,7 +92,9 @@ def _known_hosts_line(port: int, public_key: str) -> str:
     return f"[127.0.0.1]:{port} {kind} {blob}\n"
 
 
-def start_sshd(tmp: Path, prefix: Sequence[str] = ()) -> SshServer:
+def start_sshd(
+    tmp: Path, prefix: Sequence[str] = (), force_command: str | None = None
+) -> SshServer:
     """OpenSSH sshd with SFTP, root login by key only. `prefix` runs it inside e.g. a sandbox."""
     tmp.mkdir(parents=True, exist_ok=True)
     host_pub = keygen(tmp / "host_ed25519")
@@ -105,6 +107,7 @@ def start_sshd(tmp: Path, prefix: Sequence[str] = ()) -> SshServer:
         "UsePAM no\nPermitRootLogin yes\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
         f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nStrictModes no\n"
         f"Subsystem sftp {SFTP_SERVER}\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n"
+        + (f"ForceCommand {force_command}\n" if force_command else "")
     )
     Path("/run/sshd").mkdir(exist_ok=True)
     proc = subprocess.Popen(

@@ -36,7 +36,7 @@ class JobResult:
     @property
     def failures(self) -> list[str]:
         """One line per failed board or cell."""
-        lines = [f"{r.board.name}: {r.error}" for r in self.board_runs if r.error]
+        lines = [r.error for r in self.board_runs if r.error]  # errors name their board
         for run in self.board_runs:
             lines += [f"{run.board.name} {cell}: failed" for cell in run.failed_cells]
         return lines
@@ -139,6 +139,11 @@ def _row(
         "duration_s": record.duration_s,
         "execution": execution_of(metrics.get("delegates")),
         "delegate_time_share": delegate_share(metrics.get("op_profile")),
+        # the op profile table itself (JSON list of {node_type, count, avg_ms, percent}): the
+        # report's op-placement chart
+        "op_profile": (
+            json.dumps(metrics["op_profile"]) if metrics.get("op_profile") is not None else None
+        ),
         "vela_estimate_us": vela.estimated_inference_us if vela else None,
         "vela_version": vela.vela_version if vela else None,
         "vela_npu_operators": vela.summary.npu_operators if vela else None,

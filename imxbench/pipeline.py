@@ -87,6 +87,7 @@ def run_board(
                     "in boards.yaml"
                 )
             say(board.name, "-", "deploying models")
+            _check_workdir(session, result.facts, specs, prepared)
             result.deployed = _deploy_models(session, specs, prepared)
             cells = plan_cells(
                 specs,
@@ -110,6 +111,31 @@ def _check_soc(board: Board, facts: BoardFacts) -> None:
         raise InfrastructureError(
             f"{board.name}: boards.yaml says soc {board.soc} but the board reports "
             f"{facts.raw.get('soc_id')}"
+        )
+
+
+def _check_workdir(
+    session: BoardSession,
+    facts: BoardFacts,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+) -> None:
+    """A clear error for a read-only or full workdir, before anything is uploaded."""
+    workdir = session.board.workdir
+    q = shlex.quote(workdir)
+    check = session.run(f"mkdir -p {q} && test -w {q}", timeout_s=30, check=False)
+    if check.exit_status != 0:
+        raise InfrastructureError(
+            f"{session.board.name}: the workdir {workdir} is not writable",
+            check.stderr_text.strip() or "check the board's disk (read-only mount?)",
+        )
+    files = {m.graph for m in prepared.values()} | {m.source for m in prepared.values()}
+    need_kb = sum(f.stat().st_size for f in files) // 1024 + 1
+    free_kb = facts.raw.get("workdir_free_kb")
+    if isinstance(free_kb, int) and free_kb < need_kb:
+        raise InfrastructureError(
+            f"{session.board.name}: not enough space in {workdir}: the models need {need_kb} kB, "
+            f"{free_kb} kB are free"
         )
 
 

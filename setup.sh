@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   python3-venv util-linux procps       # venv; unshare/setsid/mount for the emulator; pgrep
   openssh-client openssh-server openssh-sftp-server dropbear-bin busybox   # SSH test servers
+  chromium                             # headless browser: the HTML report's rendering test
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -30,4 +31,9 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# The board's runtime as NXP's L6.6 BSP ships it (tflite-runtime 2.14, numpy<2): the tests run
+# board_scripts/evaluate.py under it. Its wheels stop at CPython 3.11; without it they skip.
+{ [ -x .venv-bsp/bin/python ] || "$PYTHON" -m venv .venv-bsp; } &&
+  .venv-bsp/bin/pip install -q tflite-runtime==2.14.0 'numpy<2' ||
+  echo "setup.sh: no tflite-runtime 2.14 for $("$PYTHON" -V); the BSP-runtime tests will skip" >&2
 echo "setup.sh: ready. Try: .venv/bin/imxbench boards probe imx8mp --emulate"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imxbench.deploy import deploy_file  # noqa: E402
-from imxbench.transport import BoardSession  # noqa: E402
-from tests.ssh_servers import start_sshd  # noqa: E402
+from imxbench.deploy import deploy_file
+from imxbench.transport import BoardSession
+from tests.ssh_servers import start_sshd
 
 SIZE = 50 * 1024 * 1024
 ROUNDS = 3

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a benchmark cell failed or a regression was found; 2 ba
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ EMULATE = click.option(
     "--emulate",
     is_flag=True,
     help="Use a built-in emulated board of the same SoC instead of the real one.",
+)
+DB = click.option(
+    "--db",
+    "db_url",
+    envvar="IMXBENCH_DB",
+    help="The results history: postgresql://USER@HOST/DB for a lab's shared one, or an SQLite "
+    "file (default: <reports>/imxbench.sqlite).",
 )
 
 
@@ -182,6 +190,31 @@ def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
     default=Path("reports"),
     show_default=True,
 )
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A partial run's directory: run only the steps it is missing, into it.",
+)
+@click.option(
+    "--dataset",
+    "dataset_path",
+    type=click.Path(path_type=Path),
+    help="Also measure accuracy on the board, per delegate, on this test set (CIFAR-10 python "
+    "batches, EEMBC ic01 .bin + y_labels.csv, x/y .npy pair, or class folders of images).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="With --dataset: a stratified sample of this many images (fixed seed).",
+)
+@click.option(
+    "--channel-order",
+    type=click.Choice(["rgb", "bgr"]),
+    default="rgb",
+    show_default=True,
+    help="With --dataset: the channel order fed to the model.",
+)
+@DB
 @EMULATE
 @INVENTORY
 @click.option(
@@ -204,21 +237,35 @@ def run(
     no_op_profile: bool,
     step_timeout_s: float,
     reports_dir: Path,
+    resume: Path | None,
+    dataset_path: Path | None,
+    limit: int | None,
+    channel_order: str,
+    db_url: str | None,
     emulate: bool,
     inventory_path: Path,
     fmt: str,
 ) -> None:
-    """Deploy the model and run benchmark_model with every delegate the board supports."""
+    """Deploy the model and run benchmark_model with every delegate the board supports.
+
+    Every run is recorded in the results history (--db)."""
+    from imxbench.accuracy import AccuracyRequest
+    from imxbench.accuracy_report import render_accuracy
     from imxbench.delegates import load_catalogue
     from imxbench.job import run_job
     from imxbench.model_prep import default_cache_root
     from imxbench.plan import RunSettings
+    from imxbench.recording import announced_run, new_header, record_of
     from imxbench.results import render_summary
+    from imxbench.store import open_store
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
     model = model_path or reference_model()
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
+    if dataset_path is None and (limit is not None or channel_order != "rgb"):
+        raise ConfigError("--limit and --channel-order need --dataset")
+    accuracy = AccuracyRequest(dataset_path, limit, channel_order) if dataset_path else None
     settings = RunSettings(
         repetitions=repetitions,
         num_runs=num_runs,
@@ -228,17 +275,27 @@ def run(
         op_profile=not no_op_profile,
         step_timeout_s=step_timeout_s,
     )
-    result = run_job(
-        boards_,
-        model,
-        load_catalogue(),
-        delegate_names,
-        settings,
-        reports_dir,
-        default_cache_root(),
-        emulate=emulate,
-        progress=_progress,
-    )
+    store = open_store(db_url, reports_dir)
+    resumed = resume.name if resume else None
+    header = new_header("run", model, settings, reports_dir, emulated=emulate, run_id=resumed)
+    with store, announced_run(store, header):
+        result = run_job(
+            boards_,
+            model,
+            load_catalogue(),
+            delegate_names,
+            settings,
+            reports_dir,
+            default_cache_root(),
+            emulate=emulate,
+            progress=_progress,
+            resume=resume,
+            accuracy=accuracy,
+            run_id=header.run_id,
+        )
+        store.record_run(record_of(result, header))
+    for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format
+        click.echo(f"\nWARNING: {warning}\n", err=True)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -246,7 +303,9 @@ def run(
                     "run_id": result.run_id,
                     "out_dir": str(result.out_dir),
                     "failures": result.failures,
+                    "warnings": result.warnings,
                     "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
+                    "accuracy": str(result.out_dir / "accuracy.json") if accuracy else None,
                 },
                 indent=2,
             )
@@ -255,11 +314,26 @@ def run(
         click.echo(result.table.to_csv(index=False), nl=False)
     else:
         click.echo(render_summary(result.summary))
+        if result.accuracy is not None:
+            click.echo("\n" + render_accuracy(result.accuracy))
         click.echo(f"\nresults: {result.out_dir}")
         for line in result.failures:
             click.echo(f"FAILED {line}", err=True)
+    _report_at_end(result.out_dir, to_stdout=fmt == "text")
     if result.failures:
         sys.exit(1)
+
+
+def _report_at_end(run_dir: Path, to_stdout: bool) -> None:
+    """report.html + index.html after a run; a failure here only warns (results are on disk)."""
+    from imxbench.report import write_run_report
+
+    try:
+        path = write_run_report(run_dir)
+    except Exception as exc:  # never lose a run to its report
+        click.echo(f"imxbench: report not written: {exc}", err=True)
+        return
+    click.echo(f"report: {path.resolve()}", err=not to_stdout)
 
 
 def _progress(board: str, cell: str, message: str) -> None:
@@ -280,6 +354,363 @@ def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Boar
     if "," not in names and names != "all" and not names.startswith("tag:"):
         return [resolve_board(inventory_path, names, emulate)]
     return load_inventory(inventory_path).select(names)
+
+
+# -- report ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("runs", nargs=-1)
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where the runs are (RUN may be a run id there, or a run directory).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output file (html default: <run>/report.html; other formats: stdout).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "markdown", "csv", "json"]),
+    default="html",
+    show_default=True,
+)
+def report(runs: tuple[str, ...], reports_dir: Path, out: Path | None, fmt: str) -> None:
+    """Write the report of RUN (default: the newest run); several RUNs: the last compared
+    with the others."""
+    from imxbench.report import load_report, render, resolve_runs, write_report
+
+    data = load_report(resolve_runs(runs, reports_dir))
+    if fmt != "html" and out is None:
+        click.echo(render(data, fmt), nl=False)
+        return
+    click.echo(f"report: {write_report(data, fmt, out)}")
+
+
+# -- results history -------------------------------------------------------------------------
+REPORTS = click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where runs are written (and the default SQLite history lives).",
+)
+
+
+@cli.command()
+@click.option("--board", help="Only runs with this board.")
+@click.option("--delegate", help="Only runs with this delegate (or cell, e.g. cpu@1t).")
+@click.option("--model", help="Only runs of this model (file name or sha256 prefix).")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Only runs started at or after this date (UTC).",
+)
+@click.option("--kind", type=click.Choice(["run", "nightly"]), help="Only this kind of run.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@DB
+@REPORTS
+@FORMAT
+def history(
+    board: str | None,
+    delegate: str | None,
+    model: str | None,
+    since: Any,
+    kind: str | None,
+    limit: int,
+    db_url: str | None,
+    reports_dir: Path,
+    fmt: str,
+) -> None:
+    """List recorded runs, newest first."""
+    from imxbench.history_view import render_runs
+    from imxbench.store import open_store
+
+    with open_store(db_url, reports_dir) as store:
+        found = store.list_runs(
+            board=board,
+            delegate=delegate,
+            model=model,
+            since=since.strftime("%Y-%m-%dT%H:%M:%SZ") if since else None,
+            kind=kind,
+            limit=limit,
+        )
+    if fmt == "json":
+        click.echo(json.dumps([r.to_dict() for r in found], indent=2))
+    else:
+        click.echo(render_runs(found))
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(1e-6, 0.5),
+    default=0.01,
+    show_default=True,
+    help="False-alarm rate for all the cells together.",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(0.1, 100),
+    default=3.0,
+    show_default=True,
+    help="Smallest latency change worth a verdict, percent.",
+)
+@DB
+@REPORTS
+@FORMAT
+def compare(
+    run_a: str,
+    run_b: str,
+    alpha: float,
+    min_effect: float,
+    db_url: str | None,
+    reports_dir: Path,
+    fmt: str,
+) -> None:
+    """Judge run RUN_B against run RUN_A (ids, unique prefixes or 'latest'). Exit 1 when a
+    cell regressed or failed."""
+    from imxbench.history_view import render_verdicts
+    from imxbench.nightly import verdicts_document
+    from imxbench.regression import Thresholds
+    from imxbench.store import open_store
+    from imxbench.verdicts import compare_runs
+
+    with open_store(db_url, reports_dir) as store:
+        a, b = store.resolve_run(run_a), store.resolve_run(run_b)
+        found = compare_runs(store, a, b, Thresholds(alpha=alpha, min_effect=min_effect / 100))
+    if fmt == "json":
+        doc = {"baseline": a, "run": b, "cells": verdicts_document(found)}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"{b} against {a}\n")
+        click.echo(render_verdicts(found))
+    if any(v.verdict in ("regressed", "failed") for v in found):
+        sys.exit(1)
+
+
+@cli.group()
+def baseline() -> None:
+    """Named baselines for `imxbench nightly --baseline named[:NAME]`."""
+
+
+@baseline.command("set")
+@click.argument("run")
+@click.option("--name", default="default", show_default=True)
+@DB
+@REPORTS
+def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> None:
+    """Make RUN the baseline NAME (this also accepts its timings as the new normal: window
+    baselines do not reach back past it)."""
+    from imxbench.run_record import holder_name
+    from imxbench.store import open_store
+
+    with open_store(db_url, reports_dir) as store:
+        run_id = store.resolve_run(run)
+        store.set_baseline(name, run_id, holder_name())
+    click.echo(f"baseline {name} = {run_id}")
+
+
+@baseline.command("list")
+@DB
+@REPORTS
+def baseline_list(db_url: str | None, reports_dir: Path) -> None:
+    """List the named baselines."""
+    from imxbench.store import open_store
+
+    with open_store(db_url, reports_dir) as store:
+        rows = store.baselines()
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['run_id']:<22} set {row['set_at']} by {row['set_by']}")
+    if not rows:
+        click.echo("no baselines (imxbench baseline set RUN)")
+
+
+@cli.command()
+@click.option(
+    "--board",
+    "board_names",
+    default="all",
+    show_default=True,
+    help="Boards: 'all', a comma-separated list or 'tag:NAME'.",
+)
+@click.option("--tag", help="Only the boards with this tag (same as --board tag:NAME).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
+)
+@click.option("--delegate", "delegate_names", help="Comma-separated delegates (default: all).")
+@click.option("--repetitions", type=click.IntRange(2, 1000), default=5, show_default=True)
+@click.option("--num-runs", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--warmup-runs", type=click.IntRange(0), default=1, show_default=True)
+@click.option("--min-secs", type=click.FloatRange(0), default=1.0, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), help="CPU threads (default: 1 and all).")
+@click.option("--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass.")
+@click.option(
+    "--timeout",
+    "step_timeout_s",
+    type=click.FloatRange(1),
+    default=600.0,
+    show_default=True,
+    help="Seconds one benchmark_model process may take.",
+)
+@click.option(
+    "--baseline",
+    "baseline_policy",
+    default="window:5",
+    show_default=True,
+    help="previous (the previous good run), window:K (the last K good runs) or named[:NAME].",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(1e-6, 0.5),
+    default=0.01,
+    show_default=True,
+    help="False-alarm rate of a whole unchanged night.",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(0.1, 100),
+    default=3.0,
+    show_default=True,
+    help="Smallest latency change worth a verdict, percent.",
+)
+@click.option(
+    "--lock-wait",
+    "lock_wait_s",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for a board another job holds (0: fail fast, naming the holder).",
+)
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--summary", "summary_path", type=click.Path(path_type=Path, dir_okay=False))
+@DB
+@REPORTS
+@EMULATE
+@click.option("--emulator-noise", type=click.FloatRange(0, 50), default=1.0, hidden=True)
+@click.option(
+    "--emulator-faults",
+    hidden=True,
+    help="Tests: JSON {board: {fault: value}} set on each emulated board after boot.",
+)
+@INVENTORY
+@FORMAT
+def nightly(
+    board_names: str,
+    tag: str | None,
+    model_path: Path | None,
+    delegate_names: str | None,
+    repetitions: int,
+    num_runs: int,
+    warmup_runs: int,
+    min_secs: float,
+    threads: int | None,
+    no_op_profile: bool,
+    step_timeout_s: float,
+    baseline_policy: str,
+    alpha: float,
+    min_effect: float,
+    lock_wait_s: float,
+    junit_path: Path | None,
+    summary_path: Path | None,
+    db_url: str | None,
+    reports_dir: Path,
+    emulate: bool,
+    emulator_noise: float,
+    emulator_faults: str | None,
+    inventory_path: Path,
+    fmt: str,
+) -> None:
+    """The lab's regression job: every board (or a tag) in parallel, each locked, each cell
+    judged against its history. Writes junit.xml and summary.md. Exit 0 clean, 1 regression,
+    3 infrastructure failure."""
+    from imxbench.delegates import load_catalogue
+    from imxbench.lab import Emulation
+    from imxbench.model_prep import default_cache_root
+    from imxbench.nightly import NightlyConfig, run_nightly, verdicts_document
+    from imxbench.plan import RunSettings
+    from imxbench.regression import Thresholds
+    from imxbench.store import open_store
+    from imxbench.verdicts import BaselinePolicy
+
+    if tag:
+        board_names = f"tag:{tag}"
+    if emulate and board_names == "all" and not inventory_path.exists():
+        board_names = "imx8mp,imx93"
+    boards_ = resolve_boards(inventory_path, board_names, emulate)
+    model = model_path or reference_model()
+    if not model.is_file():
+        raise ConfigError(f"{model}: model file not found (--model)")
+    emulation: bool | Emulation = emulate
+    if emulate and (emulator_faults or emulator_noise != 1.0):
+        emulation = Emulation(emulator_noise, _json_option("--emulator-faults", emulator_faults))
+    config = NightlyConfig(
+        model=model,
+        catalogue=load_catalogue(),
+        delegate_names=delegate_names,
+        settings=RunSettings(
+            repetitions=repetitions,
+            num_runs=num_runs,
+            warmup_runs=warmup_runs,
+            min_secs=min_secs,
+            threads=threads,
+            op_profile=not no_op_profile,
+            step_timeout_s=step_timeout_s,
+        ),
+        reports_dir=reports_dir,
+        vela_cache=default_cache_root(),
+        policy=BaselinePolicy.parse(baseline_policy),
+        thresholds=Thresholds(alpha=alpha, min_effect=min_effect / 100),
+        lock_wait_s=lock_wait_s,
+        emulate=emulation,
+        junit_path=junit_path,
+        summary_path=summary_path,
+    )
+    with open_store(db_url, reports_dir) as store:
+        result = run_nightly(store, boards_, config, progress=_progress)
+    if fmt == "json":
+        doc = {
+            "run_id": result.run_id,
+            "outcome": result.outcome,
+            "exit_code": result.exit_code,
+            "out_dir": str(result.out_dir),
+            "junit": str(result.junit_path),
+            "summary": str(result.summary_path),
+            "board_errors": dict(result.board_errors),
+            "cells": verdicts_document(result.verdicts),
+        }
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"imxbench nightly {result.run_id}: {result.outcome}")
+        for v in result.alarms:
+            click.echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")
+        for board, error in result.board_errors.items():
+            click.echo(f"BOARD {board}: {error}")
+        click.echo(f"junit: {result.junit_path}\nsummary: {result.summary_path}")
+    _report_at_end(result.out_dir, to_stdout=fmt == "text")
+    sys.exit(result.exit_code)
+
+
+def _json_option(name: str, text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a JSON object")
+    return value
 
 
 # -- emulator --------------------------------------------------------------------------------
@@ -342,13 +773,30 @@ def _us(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}us"
 
 
+def _interrupted(exc: BaseException | None) -> None:
+    partial = getattr(exc, "result", None)  # job.JobInterrupted: what finished is on disk
+    if partial is not None:
+        click.echo(
+            f"interrupted: partial results in {partial.out_dir} "
+            f"(resume with --resume {partial.out_dir})",
+            err=True,
+        )
+    else:
+        click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt()
+
+
 def main() -> None:
     """Entry point: the one place that turns errors into messages and exit codes."""
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM stops a run like Ctrl-C: nothing lost
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click's wrapping of KeyboardInterrupt
+        _interrupted(exc.__cause__ or exc.__context__)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -357,9 +805,8 @@ def main() -> None:
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
 

@@ -10,19 +10,31 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from imxbench.accuracy import AccuracyRequest, Evaluation
+from imxbench.accuracy_report import summary_rows, write_accuracy_json
 from imxbench.delegates import DelegateSpec, select_delegates
+from imxbench.errors import ConfigError
 from imxbench.inventory import Board
+from imxbench.lab import Emulation
 from imxbench.model_prep import PreparedModel, prepare_model
-from imxbench.pipeline import BoardRun, Progress, StepRecord, run_board
+from imxbench.pipeline import (
+    BoardHook,
+    BoardRun,
+    CancelToken,
+    Progress,
+    StepKey,
+    StepRecord,
+    run_board,
+)
 from imxbench.plan import RunSettings
-from imxbench.results import build_table, delegate_share, execution_of, summarize
+from imxbench.results import build_table, delegate_share, execution_of, join_accuracy, summarize
 
 
 @dataclass
@@ -32,6 +44,7 @@ class JobResult:
     board_runs: list[BoardRun]
     table: pd.DataFrame
     summary: pd.DataFrame
+    accuracy: Evaluation | None = None  # with --dataset: accuracy cells, sanity-check warning
 
     @property
     def failures(self) -> list[str]:
@@ -39,7 +52,11 @@ class JobResult:
         lines = [r.error for r in self.board_runs if r.error]  # errors name their board
         for run in self.board_runs:
             lines += [f"{run.board.name} {cell}: failed" for cell in run.failed_cells]
-        return lines
+        return lines + (self.accuracy.failures if self.accuracy else [])
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.accuracy.warnings if self.accuracy else []
 
 
 def new_run_id() -> str:
@@ -55,57 +72,142 @@ def run_job(
     reports_dir: Path,
     vela_cache: Path,
     *,
-    emulate: bool = False,
+    emulate: bool | Emulation = False,
     progress: Progress | None = None,
+    resume: Path | None = None,
+    accuracy: AccuracyRequest | None = None,
+    run_id: str | None = None,
 ) -> JobResult:
-    """Bad input (model, delegate names) fails here, before any board is touched."""
+    """Bad input (model, delegate names) fails here, before any board is touched.
+
+    `resume` names an earlier run directory: its successful steps are kept and only the
+    missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
+    what had finished.
+    """
     plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared: dict[str, PreparedModel] = {}
     for specs in plans.values():
         for spec in specs:
             if spec.name not in prepared:
                 prepared[spec.name] = prepare_model(model, spec, vela_cache)
-    run_id = new_run_id()
-    out_dir = reports_dir / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
-        out_dir / "run.json",
-        {
-            "run_id": run_id,
-            "model": str(model),
-            "boards": [b.name for b in boards],
-            "delegates": delegate_names,
-            "settings": settings.as_dict(),
-            "emulate": emulate,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-    )
-
-    def one(board: Board) -> BoardRun:
-        return run_board(
-            board,
-            plans[board.name],
-            prepared,
-            settings,
-            out_dir,
-            emulate=emulate,
-            progress=progress,
-        )
-
-    if len(boards) == 1:
-        board_runs = [one(boards[0])]  # in this thread, so Ctrl-C reaches the remote kill
+    evaluation = Evaluation.prepare(accuracy, model) if accuracy else None
+    kept_rows: list[dict[str, Any]] = []
+    done: dict[str, frozenset[StepKey]] = {}
+    if resume is not None:
+        kept_rows, done = previous_steps(resume)
+        run_id, out_dir = resume.name, resume
     else:
-        with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
-            board_runs = list(pool.map(one, boards))
-    rows = [
+        run_id = run_id or new_run_id()  # given: announced in the results history already
+        out_dir = reports_dir / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_doc = {
+        "run_id": run_id,
+        "model": str(model),
+        "boards": [b.name for b in boards],
+        "delegates": delegate_names,
+        "settings": settings.as_dict(),
+        "emulate": bool(emulate),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "running",
+    }
+    _write_json(out_dir / "run.json", run_doc)
+    hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
+    board_runs, interrupted = _run_boards(
+        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks
+    )
+    rows = kept_rows + [
         _row(run_id, run, record, prepared[record.delegate], settings)
         for run in board_runs
         for record in run.records
     ]
     table = build_table(rows)
     summary = summarize(table)
+    if evaluation is not None:
+        summary = join_accuracy(summary, summary_rows(evaluation.cells))
+        write_accuracy_json(evaluation, out_dir)
+        evaluation.close()
     _write_outputs(out_dir, table, summary, board_runs)
-    return JobResult(run_id, out_dir, board_runs, table, summary)
+    partial = interrupted or any(r.error for r in board_runs)
+    _write_json(
+        out_dir / "run.json",
+        {
+            **run_doc,
+            "status": "partial" if partial else "complete",
+            "interrupted": interrupted,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "resumed_steps": len(kept_rows),
+        },
+    )
+    result = JobResult(run_id, out_dir, board_runs, table, summary, evaluation)
+    if interrupted:
+        raise JobInterrupted(result)
+    return result
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: what had finished is written (run.json status "partial")."""
+
+    def __init__(self, result: JobResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+def _run_boards(
+    boards: list[Board],
+    plans: dict[str, list[DelegateSpec]],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    emulate: bool | Emulation,
+    progress: Progress | None,
+    done: dict[str, frozenset[StepKey]],
+    hooks: dict[str, BoardHook] | None = None,
+) -> tuple[list[BoardRun], bool]:
+    """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
+    (killing their remote steps) and still collects what they finished."""
+    token = CancelToken()
+    interrupted = False
+    with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
+        futures = [
+            pool.submit(
+                run_board,
+                b,
+                plans[b.name],
+                prepared,
+                settings,
+                out_dir,
+                emulate=emulate,
+                progress=progress,
+                skip=done.get(b.name, frozenset()),
+                cancel=token,
+                after_cells=(hooks or {}).get(b.name),
+            )
+            for b in boards
+        ]
+        while True:
+            try:
+                if not wait(futures, timeout=0.2).not_done:
+                    break
+            except KeyboardInterrupt:
+                interrupted = True
+                token.cancel()
+        return [f.result() for f in futures], interrupted
+
+
+def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:
+    """The successful rows of an earlier (partial) run, and the steps they cover per board."""
+    path = run_dir / "results.json"
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        return [], {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot resume from it: {exc}") from None
+    kept = [r for r in rows if r.get("status") == "ok"]
+    done: dict[str, set[StepKey]] = {}
+    for r in kept:
+        done.setdefault(r["board"], set()).add((r["cell"], r["kind"], int(r["repetition"])))
+    return kept, {board: frozenset(steps) for board, steps in done.items()}
 
 
 def _row(

@@ -7,31 +7,47 @@ From there on the code path is the one real boards use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from imxbench.inventory import AuthSpec, Board, emulated_board
 from imxbench.transport import BoardSession
 
 
+@dataclass(frozen=True)
+class Emulation:
+    """`--emulate` with settings for the emulated boards (tests, benchmarks): their timing
+    noise, and runtime faults per board name applied right after boot (emulator/faults.py
+    names, e.g. `{"imx8mp": {"slowdown": 1.1, "slowdown_delegates": ["npu"]}}`)."""
+
+    noise_pct: float = 1.0
+    faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
 @contextmanager
-def open_session(board: Board, *, emulate: bool = False) -> Iterator[BoardSession]:
+def open_session(board: Board, *, emulate: bool | Emulation = False) -> Iterator[BoardSession]:
     """A connected session for `board`; with `emulate`, to a fresh emulated board of its SoC."""
     with ExitStack() as stack:
         if emulate:
-            board = stack.enter_context(emulated(board))
+            setup = emulate if isinstance(emulate, Emulation) else None
+            board = stack.enter_context(emulated(board, setup))
         session = BoardSession.connect(board)
         stack.callback(session.close)
         yield session
 
 
 @contextmanager
-def emulated(board: Board) -> Iterator[Board]:
+def emulated(board: Board, setup: Emulation | None = None) -> Iterator[Board]:
     """Start an emulated board for `board.soc` and yield the inventory entry that reaches it."""
     from imxbench.emulator.launcher import start_emulator  # the emulator only when asked for
 
-    with start_emulator(board.soc) as emulator:
+    setup = setup or Emulation()
+    with start_emulator(board.soc, noise_pct=setup.noise_pct) as emulator:
+        faults = setup.faults.get(board.name)
+        if faults:
+            emulator.set_faults(**faults)
         yield replace(
             emulated_board(board.name, board.soc, board),
             host=emulator.host,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from imxbench.delegates import DelegateSpec
 from imxbench.deploy import deploy_bytes, deploy_file
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
 from imxbench.inventory import Board
-from imxbench.lab import open_session
+from imxbench.lab import Emulation, emulated
 from imxbench.model_prep import PreparedModel
 from imxbench.plan import Cell, RunSettings, Step, plan_cells
 from imxbench.probe import BoardFacts, probe_board
@@ -27,6 +29,72 @@ from imxbench.transport import BoardSession
 
 Progress = Callable[[str, str, str], None]
 """progress(board, cell, message): called as steps start and end."""
+BoardHook = Callable[[BoardSession, "BoardRun", Progress], None]
+"""Work run in the board's session after its benchmark cells (run_board's `after_cells`)."""
+StepKey = tuple[str, str, int]
+"""(cell, kind, repetition): identifies a step across a run and its resumption."""
+RECONNECT_TRIES = 4
+
+
+class Cancelled(Exception):
+    """The job was interrupted (Ctrl-C, SIGTERM): stop after the step in flight."""
+
+
+class CancelToken:
+    """Shared by a job's board threads: `cancel()` (from the main thread, on Ctrl-C or SIGTERM)
+    stops every board after killing the remote process groups of the steps in flight."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._sessions: set[BoardSession] = set()
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        self._event.set()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.interrupt()
+
+    def watch(self, session: BoardSession | None, old: BoardSession | None = None) -> None:
+        with self._lock:
+            self._sessions.discard(old)  # type: ignore[arg-type]
+            if session is not None:
+                self._sessions.add(session)
+
+
+class Connection:
+    """The session to one board, re-opened with backoff when the connection drops (a board
+    reboot, a flaky link)."""
+
+    def __init__(self, target: Board, cancel: CancelToken) -> None:
+        self.target = target
+        self.cancel = cancel
+        self.session = BoardSession.connect(target)
+        cancel.watch(self.session)
+        self.reconnects = 0
+
+    def reconnect(self) -> None:
+        old = self.session
+        old.close()
+        self.session = BoardSession.connect(self.target, retries=RECONNECT_TRIES, backoff_s=1.0)
+        self.cancel.watch(self.session, old)
+        self.reconnects += 1
+
+    def close(self) -> None:
+        self.cancel.watch(None, self.session)
+        self.session.close()
+
+
+@contextmanager
+def board_target(board: Board, emulate: bool | Emulation) -> Iterator[Board]:
+    """The board to connect to: itself, or an emulated board of its SoC."""
+    with ExitStack() as stack:
+        setup = emulate if isinstance(emulate, Emulation) else None
+        yield stack.enter_context(emulated(board, setup)) if emulate else board
 
 
 @dataclass(frozen=True)
@@ -54,6 +122,8 @@ class BoardRun:
     records: list[StepRecord] = field(default_factory=list)
     error: str | None = None
     deployed: dict[str, str] = field(default_factory=dict)  # delegate -> graph path on the board
+    reconnects: int = 0
+    interrupted: bool = False
 
     @property
     def failed_cells(self) -> list[str]:
@@ -67,43 +137,79 @@ def run_board(
     settings: RunSettings,
     out_dir: Path,
     *,
-    emulate: bool = False,
+    emulate: bool | Emulation = False,
     progress: Progress | None = None,
+    skip: frozenset[StepKey] = frozenset(),
+    cancel: CancelToken | None = None,
+    after_cells: BoardHook | None = None,
 ) -> BoardRun:
-    """Run every cell on one board. Never raises for board-side failures: they are recorded."""
+    """Run every cell on one board. Never raises for board-side failures: they are recorded.
+
+    Steps in `skip` (done in an earlier, partial run) are not run again. Setting `cancel`
+    stops the board after killing the step in flight (`BoardRun.interrupted`).
+    """
     result = BoardRun(board)
     say = progress or (lambda *_: None)
+    cancel = cancel or CancelToken()
     try:
-        with open_session(board, emulate=emulate) as session:
-            say(board.name, "-", "connected; probing")
-            result.facts = probe_board(session)
-            _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
-            _check_soc(board, result.facts)
-            benchmark_model = board.benchmark_model or result.facts.benchmark_model
-            if not benchmark_model:
-                raise InfrastructureError(
-                    f"{board.name}: no benchmark_model on the board (looked for "
-                    "/usr/bin/tensorflow-lite-*/examples/benchmark_model); set benchmark_model "
-                    "in boards.yaml"
-                )
-            say(board.name, "-", "deploying models")
-            _check_workdir(session, result.facts, specs, prepared)
-            result.deployed = _deploy_models(session, specs, prepared)
-            cells = plan_cells(
-                specs,
-                result.deployed,
-                benchmark_model,
-                board.workdir,
-                int(result.facts.raw.get("cpu_count") or 1),
-                settings,
-            )
-            for cell in cells:
-                _run_cell(session, result, cell, specs, settings, out_dir, say)
+        with board_target(board, emulate) as target:
+            conn = Connection(target, cancel)
+            try:
+                _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
+                if after_cells is not None and not cancel.is_set():
+                    after_cells(conn.session, result, say)  # e.g. the accuracy evaluation
+            finally:
+                result.reconnects = conn.reconnects
+                conn.close()
+    except Cancelled:
+        result.interrupted = True
+        result.error = f"{board.name}: interrupted"
     except ConnectError as exc:
         result.error = exc.message
     except InfrastructureError as exc:
         result.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    if cancel.is_set():  # whatever failed after a cancel failed because of it
+        result.interrupted = True
+        result.error = f"{board.name}: interrupted"
     return result
+
+
+def _run_connected(
+    conn: Connection,
+    result: BoardRun,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    say: Progress,
+    skip: frozenset[StepKey],
+) -> None:
+    board = result.board
+    session = conn.session
+    say(board.name, "-", "connected; probing")
+    result.facts = probe_board(session)
+    _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
+    _check_soc(board, result.facts)
+    benchmark_model = board.benchmark_model or result.facts.benchmark_model
+    if not benchmark_model:
+        raise InfrastructureError(
+            f"{board.name}: no benchmark_model on the board (looked for "
+            "/usr/bin/tensorflow-lite-*/examples/benchmark_model); set benchmark_model "
+            "in boards.yaml"
+        )
+    say(board.name, "-", "deploying models")
+    _check_workdir(session, result.facts, specs, prepared)
+    result.deployed = _deploy_models(session, specs, prepared)
+    cells = plan_cells(
+        specs,
+        result.deployed,
+        benchmark_model,
+        board.workdir,
+        int(result.facts.raw.get("cpu_count") or 1),
+        settings,
+    )
+    for cell in cells:
+        _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
 
 
 def _check_soc(board: Board, facts: BoardFacts) -> None:
@@ -156,37 +262,61 @@ def _deploy_models(
 
 
 def _run_cell(
-    session: BoardSession,
+    conn: Connection,
     result: BoardRun,
     cell: Cell,
     specs: list[DelegateSpec],
     settings: RunSettings,
     out_dir: Path,
     say: Progress,
+    skip: frozenset[StepKey],
 ) -> None:
     spec = next(s for s in specs if s.name == cell.delegate)
     missing = _missing_library(spec, result.facts)
     for step in cell.steps:
+        if (cell.name, step.kind, step.repetition) in skip:
+            continue
+        if conn.cancel.is_set():
+            raise Cancelled()
         if missing:
             result.records.append(_failed(result.board, cell, step, missing))
             continue
         label = step.kind if step.kind != "timed" else f"rep {step.repetition}"
         say(result.board.name, cell.name, f"{label} ...")
-        record = _run_step(
-            session,
-            result.board,
-            cell,
-            step,
-            settings,
-            out_dir,
-            expects_delegate=bool(spec.external_delegate_path),
+        record = _run_step_reconnecting(
+            conn, result.board, cell, step, settings, out_dir, bool(spec.external_delegate_path)
         )
+        if conn.cancel.is_set():
+            raise Cancelled()  # the step was killed under us: not a measurement
         result.records.append(record)
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
         say(result.board.name, cell.name, f"{label} {record.status} {detail}")
         if record.status != "ok" and step.kind == "cold":
             continue  # the warm repetitions may still work
+
+
+def _run_step_reconnecting(
+    conn: Connection,
+    board: Board,
+    cell: Cell,
+    step: Step,
+    settings: RunSettings,
+    out_dir: Path,
+    expects_delegate: bool,
+) -> StepRecord:
+    """Run a step; when the connection drops, reconnect (with backoff) and run it again once."""
+    try:
+        return _run_step(
+            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
+        )
+    except ConnectError:
+        if conn.cancel.is_set():
+            raise Cancelled() from None
+        conn.reconnect()  # raises ConnectError when the board stays away
+        return _run_step(
+            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
+        )
 
 
 def _missing_library(spec: DelegateSpec, facts: BoardFacts | None) -> str | None:

@@ -121,13 +121,34 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+ACCURACY_COLUMNS = (
+    "top1",
+    "top1_ci_low",
+    "top1_ci_high",
+    "top5",
+    "agreement_top1",
+    "accuracy_n",
+    "accuracy_error",
+)
+
+
+def join_accuracy(summary: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The summary with each (board, delegate)'s accuracy columns (accuracy.py) added."""
+    if summary.empty:
+        return summary
+    accuracy = pd.DataFrame(rows, columns=["board", "delegate", *ACCURACY_COLUMNS])
+    return summary.merge(accuracy, on=["board", "delegate"], how="left")
+
+
 def render_summary(summary: pd.DataFrame) -> str:
     """A readable board x delegate comparison for the terminal."""
     if summary.empty:
         return "no results"
+    acc_head = f" {'top1':>7} {'top5':>7} {'agree':>7}" if "top1" in summary.columns else ""
     head = (
         f"{'board':<10} {'delegate':<9} {'latency':>10} {'p95':>9} {'spread':>7} "
-        f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'delegated':>9}  status"
+        f"{'speedup':>8} {'init':>9} {'first':>10} {'cold 1st':>10} {'delegated':>9}"
+        f"{acc_head}  status"
     )
     lines = [head, "-" * len(head)]
     for row in summary.itertuples(index=False):
@@ -138,12 +159,20 @@ def render_summary(summary: pd.DataFrame) -> str:
             f"{row.board:<10} {row.cell:<9} {_ms(row.latency_ms):>10} {_ms(row.p95_ms):>9} "
             f"{_pct(row.spread_pct):>7} {_x(row.speedup):>8} {_ms(row.init_ms):>9} "
             f"{_ms(row.first_ms):>10} {_ms(row.cold_first_ms):>10} "
-            f"{_pct(None if row.npu_share is None else 100 * row.npu_share):>9}  {status}"
+            f"{_pct(None if row.npu_share is None else 100 * row.npu_share):>9}"
+            f"{_accuracy_cells(row) if acc_head else ''}  {status}"
         )
     if summary["emulated"].fillna(False).astype(bool).any():
         lines.append("")
         lines.append("EMULATED: timings come from the emulator's cost model, not from a board.")
     return "\n".join(lines)
+
+
+def _accuracy_cells(row: Any) -> str:
+    return "".join(
+        f" {f'{100 * v:.1f}%' if _is_num(v) else '-':>7}"
+        for v in (row.top1, row.top5, row.agreement_top1)
+    )
 
 
 def _is_num(value: Any) -> bool:

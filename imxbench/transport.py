@@ -97,6 +97,7 @@ class BoardSession:
         self._sftp: paramiko.SFTPClient | None = None
         self._sftp_checked = False
         self._lock = threading.Lock()
+        self._running: dict[int, list[int]] = {}  # channel id -> [pgid] of commands in flight
 
     # -- connecting -----------------------------------------------------------------------
     @classmethod
@@ -185,6 +186,7 @@ class BoardSession:
         started = time.monotonic()
         stdout, stderr = bytearray(), bytearray()
         pgid: list[int] = []
+        self._running[channel.get_id()] = pgid
         try:
             channel.exec_command(_process_group_wrapper(command))
             feeder = _start_stdin_feeder(channel, stdin)
@@ -201,6 +203,7 @@ class BoardSession:
                 f"{self.board.name}: connection lost during `{command}`: {exc}"
             ) from None
         finally:
+            self._running.pop(channel.get_id(), None)
             channel.close()
         err_text = _strip_marker(bytes(stderr))
         if status is None:
@@ -268,6 +271,12 @@ class BoardSession:
                 return None
             if not progressed:
                 select.select([channel], [], [], 0.05)
+
+    def interrupt(self) -> None:
+        """Kill the process groups of every command in flight (callable from another thread);
+        their `run` calls then return with the signal's exit status."""
+        for pgid in list(self._running.values()):
+            self._kill_group(pgid)
 
     def _kill_group(self, pgid: list[int]) -> None:
         """TERM, then KILL, the command's process group, over a fresh channel."""

@@ -31,7 +31,9 @@ Faults from `<control_dir>/faults.json` are read at every invocation: `hang` sle
 right after the label line; `crash` prints up to the warm-up header, then SIGSEGV (a shell
 shows exit 139); `oom` prints up to the regular-phase header, then SIGKILL (137);
 `delegate_load_fails` makes the delegate's dlopen fail (`Unable to load external delegate
-...`, the run carries on on the CPU); `slowdown` multiplies every modelled time.
+...`, the run carries on on the CPU); `slowdown` multiplies every modelled time, of every
+invocation or, with `slowdown_delegates`, only of those using a listed delegate (library path,
+or `npu` / `gpu` / `cpu`: where the delegated work runs; `cpu` = no external delegate).
 
 `--enable_op_profiling=true` prints the TF >= 2.13 tables (no `[start]` column): init rows
 `ModifyGraphWithDelegate`/`AllocateTensors`, then one row per execution-plan node: a delegate
@@ -103,8 +105,18 @@ class Faults:
     crash: bool = False
     hang: bool = False
     slowdown: float = 1.0
+    slowdown_delegates: tuple[str, ...] | None = None
     delegate_load_fails: bool = False
     oom: bool = False
+
+    def slowdown_for(self, library: str, unit: str | None) -> float:
+        """The slowdown of an invocation with external delegate `library` ('' for none) whose
+        delegate loaded and runs on `unit` (None: no delegate took effect)."""
+        if self.slowdown_delegates is None:
+            return self.slowdown
+        targets = set(self.slowdown_delegates)
+        hit = (library and library in targets) or (unit or "cpu") in targets
+        return self.slowdown if hit else 1.0
 
 
 def load_board(path: Path | None = None) -> BoardConfig:
@@ -144,6 +156,9 @@ def load_faults(board: BoardConfig) -> Faults:
         crash=bool(doc["crash"]),
         hang=bool(doc["hang"]),
         slowdown=float(doc["slowdown"]),
+        slowdown_delegates=(
+            None if doc["slowdown_delegates"] is None else tuple(doc["slowdown_delegates"])
+        ),
         delegate_load_fails=bool(doc["delegate_load_fails"]),
         oom=bool(doc["oom"]),
     )
@@ -1132,7 +1147,9 @@ def _run_phases(
 ) -> None:
     soc, plan, info = board.soc, setup.plan, setup.info
     threads = int(params["num_threads"])
-    slowdown = faults.slowdown
+    slowdown = faults.slowdown_for(
+        str(params["external_delegate_path"]), setup.unit if setup.kind else None
+    )
     xnnpack = bool(params["use_xnnpack"]) or "use_xnnpack" not in params.set_names
     init_us = int(
         cost_model.init_us(soc, plan.placement, info.size_bytes, xnnpack, setup.kind, slowdown)

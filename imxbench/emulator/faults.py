@@ -5,6 +5,12 @@ invocation (crash, hang, slowdown, delegate_load_fails, oom); the SSH server rea
 new channel (drop_connection_after_bytes, drop_connection_on_exec). The server faults are
 one-shot: the server switches a fault off when it fires, so a retry succeeds.
 
+`slowdown` multiplies every modelled time of a benchmark_model invocation; `slowdown_delegates`
+(None: every invocation) limits it to the invocations that use one of the listed delegates:
+a delegate library path (as passed to --external_delegate_path), or where the delegated work
+runs: `npu`, `gpu`, or `cpu` (an invocation without an external delegate). On the 8M Plus
+the NPU and GPU share libvx_delegate.so, so `npu` slows the vx cells and not the gpu ones.
+
 *Boot* faults change the board image and hold from one start to the next stop: a full or
 read-only workdir, a missing benchmark_model, a missing delegate library.
 """
@@ -26,6 +32,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "crash": False,
     "hang": False,
     "slowdown": 1.0,
+    "slowdown_delegates": None,
     "delegate_load_fails": False,
     "oom": False,
     "drop_connection_after_bytes": None,
@@ -48,6 +55,10 @@ def _check_value(name: str, value: Any) -> None:
         raise ConfigError(f"unknown fault {name!r}; known: {', '.join(DEFAULT_FAULTS)}")
     if name == "slowdown":
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    elif name == "slowdown_delegates":
+        ok = value is None or (
+            isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+        )
     elif name == "drop_connection_after_bytes":
         ok = value is None or (
             isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,179 @@
+"""Connection loss, board reboot, Ctrl-C/SIGTERM and resume: finished work is never lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imxbench.delegates import load_catalogue
+from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.inventory import AuthSpec, Board
+from imxbench.job import run_job
+from imxbench.plan import RunSettings
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
+QUICK = RunSettings(repetitions=2, num_runs=5, min_secs=0, op_profile=False)
+
+
+@pytest.fixture
+def board93() -> Iterator[RunningEmulator]:
+    emulator = start_emulator("imx93", seed=11)
+    yield emulator
+    emulator.stop()
+
+
+def board_for(emulator: RunningEmulator) -> Board:
+    return Board(
+        name="evk93",
+        soc="imx93",
+        host=emulator.host,
+        port=emulator.port,
+        user=emulator.user,
+        auth=AuthSpec("none"),
+        known_hosts=str(emulator.known_hosts_path),
+    )
+
+
+def on_board(emulator: RunningEmulator, command: str) -> str:
+    return subprocess.run(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={emulator.known_hosts_path}",
+            "-p",
+            str(emulator.port),
+            "root@127.0.0.1",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+
+
+def test_connection_dropped_mid_run_reconnects_and_loses_nothing(
+    board93: RunningEmulator, tmp_path: Path
+) -> None:
+    drops = {"n": 0}
+
+    def progress(board: str, cell: str, message: str) -> None:
+        if cell == "cpu@2t" and message == "rep 1 ..." and drops["n"] == 0:
+            drops["n"] += 1
+            board93.set_faults(drop_connection_on_exec=True)  # the very next exec is cut
+
+    result = run_job(
+        [board_for(board93)],
+        MODEL,
+        load_catalogue(),
+        "cpu,ethosu",
+        QUICK,
+        tmp_path,
+        tmp_path / "vela",
+        progress=progress,
+    )
+    assert drops["n"] == 1
+    assert result.failures == []
+    assert result.board_runs[0].reconnects == 1
+    assert len(result.table[result.table["kind"] == "timed"]) == 6  # 3 cells x 2 repetitions
+
+
+def test_board_reboot_mid_run_reconnects_with_backoff(
+    board93: RunningEmulator, tmp_path: Path
+) -> None:
+    def progress(board: str, cell: str, message: str) -> None:
+        if cell == "cpu@1t" and message.startswith("rep 2 ok"):
+            board93.restart()  # the board reboots between two steps
+
+    result = run_job(
+        [board_for(board93)],
+        MODEL,
+        load_catalogue(),
+        "cpu",
+        QUICK,
+        tmp_path,
+        tmp_path / "vela",
+        progress=progress,
+    )
+    assert result.failures == []
+    assert result.board_runs[0].reconnects == 1
+    assert sorted(result.table["cell"].unique()) == ["cpu@1t", "cpu@2t"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_keeps_finished_steps_cleans_the_board_and_resumes(
+    board93: RunningEmulator, tmp_path: Path, sig: signal.Signals
+) -> None:
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text(
+        "boards:\n  evk93:\n    soc: imx93\n    host: 127.0.0.1\n"
+        f"    port: {board93.port}\n    auth: {{type: none}}\n"
+        f"    known_hosts: {board93.known_hosts_path}\n"
+    )
+    argv = [
+        str(REPO / ".venv/bin/imxbench"),
+        "run",
+        "--board",
+        "evk93",
+        "--inventory",
+        str(inventory),
+        "--reports",
+        str(tmp_path / "reports"),
+        "--repetitions",
+        "2",
+        "--num-runs",
+        "5",
+        "--min-secs",
+        "0",
+        "--no-op-profile",
+        "--delegate",
+        "cpu",
+    ]
+    board93.set_faults(slowdown=400.0)  # ~0.7 s per inference: steps are slow enough to hit
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    seen = ""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    while "cpu@1t: rep 2 ..." not in seen and time.monotonic() < deadline:
+        seen += proc.stderr.readline()
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, seen + err
+    assert "interrupted: partial results in" in err
+    run_dir = next((tmp_path / "reports").iterdir())
+    run_doc = json.loads((run_dir / "run.json").read_text())
+    assert run_doc["status"] == "partial" and run_doc["interrupted"] is True
+    rows = json.loads((run_dir / "results.json").read_text())
+    assert [(r["cell"], r["repetition"], r["status"]) for r in rows] == [("cpu@1t", 1, "ok")]
+    deadline = time.monotonic() + 10
+    while "benchmark_tool" in on_board(board93, "ps -eo args") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "benchmark_tool" not in on_board(board93, "ps -eo args")  # the board is clean
+
+    board93.set_faults(slowdown=1.0)
+    done = subprocess.run(
+        [*argv, "--resume", str(run_dir), "--format", "json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((run_dir / "results.json").read_text())
+    steps = sorted((r["cell"], r["repetition"]) for r in rows)
+    assert steps == [("cpu@1t", 1), ("cpu@1t", 2), ("cpu@2t", 1), ("cpu@2t", 2)]
+    run_doc = json.loads((run_dir / "run.json").read_text())
+    assert run_doc["status"] == "complete" and run_doc["resumed_steps"] == 1

@@ -1,0 +1,183 @@
+"""`imxbench nightly --emulate` end to end, and the history commands on what it recorded.
+
+Three emulated nightlies of both boards: a first (everything new), one with a 10% slowdown
+injected into the 8M Plus NPU only (the GPU cell uses the same delegate library and must not
+be named), then an unchanged one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imxbench.board_lock import BoardLock
+from imxbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = [
+    "--repetitions", "5", "--num-runs", "10", "--min-secs", "0", "--no-op-profile",
+    "--threads", "1",
+]  # fmt: skip
+SLOW_NPU = json.dumps({"imx8mp": {"slowdown": 1.10, "slowdown_delegates": ["npu"]}})
+
+
+def imxbench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv/bin/imxbench"), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module", name="reports")
+def fixture_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module", name="nights")
+def fixture_nights(reports: Path) -> list[tuple[subprocess.CompletedProcess[str], dict[str, Any]]]:
+    out = []
+    for extra in ([], ["--emulator-faults", SLOW_NPU], []):
+        done = imxbench(
+            "nightly", "--emulate", *FAST, "--reports", str(reports), "--format", "json", *extra
+        )
+        assert done.stdout.strip(), done.stderr
+        out.append((done, json.loads(done.stdout)))
+    return out
+
+
+def verdicts(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
+    return {(c["board"], c["cell"]): c["verdict"] for c in doc["cells"]}
+
+
+def test_the_first_night_has_no_baseline_and_exits_0(nights: list[Any]) -> None:
+    done, doc = nights[0]
+    assert done.returncode == 0, done.stderr
+    assert set(verdicts(doc)) == {
+        ("imx8mp", "cpu@1t"), ("imx8mp", "vx"), ("imx8mp", "gpu"),
+        ("imx93", "cpu@1t"), ("imx93", "ethosu"),
+    }  # fmt: skip
+    assert set(verdicts(doc).values()) == {"new"}
+
+
+def test_a_slowed_delegate_fails_the_night_naming_exactly_that_board_and_delegate(
+    nights: list[Any],
+) -> None:
+    done, doc = nights[1]
+    assert done.returncode == 1, done.stderr
+    assert doc["outcome"] == "REGRESSION"
+    alarms = [k for k, v in verdicts(doc).items() if v in ("regressed", "failed")]
+    assert alarms == [("imx8mp", "vx")]
+    vx = next(c for c in doc["cells"] if c["cell"] == "vx")
+    assert vx["change_pct"] == pytest.approx(10.0, abs=2.5)
+    assert vx["ci_pct"][0] > 3.0
+    assert vx["baseline_run_ids"] == [nights[0][1]["run_id"]]
+
+
+def test_an_unchanged_night_exits_0(nights: list[Any]) -> None:
+    done, doc = nights[2]
+    assert done.returncode == 0, done.stderr
+    assert doc["outcome"] == "CLEAN"
+    said = verdicts(doc)
+    assert not {v for v in said.values()} & {"regressed", "failed", "improved", "missing"}
+    # the regressed night is no baseline for the NPU: it compares with the first night only
+    vx = next(c for c in doc["cells"] if c["cell"] == "vx")
+    assert vx["baseline_run_ids"] == [nights[0][1]["run_id"]]
+
+
+def test_junit_xml_and_markdown_summary(nights: list[Any]) -> None:
+    doc = nights[1][1]
+    root = ET.parse(doc["junit"]).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "0")
+    failing = [
+        (suite.get("name"), case.get("name"))
+        for suite in root.iter("testsuite")
+        for case in suite.iter("testcase")
+        if case.find("failure") is not None
+    ]
+    assert failing == [("imx8mp", "vx")]
+    summary = Path(doc["summary"]).read_text()
+    assert summary.startswith(f"# imxbench nightly {doc['run_id']}: REGRESSION")
+    assert "| imx8mp | vx | **regressed** |" in summary
+    verdict_file = json.loads((Path(doc["out_dir"]) / "verdicts.json").read_text())
+    assert {v["cell"] for v in verdict_file if v["verdict"] == "regressed"} == {"vx"}
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """`imxbench ARGS` in this process, through main() (exit codes as the shell sees them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["imxbench", *args])
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_history_compare_and_baseline_commands(nights: list[Any], reports: Path) -> None:
+    ids = [doc["run_id"] for _, doc in nights]
+    where = ["--reports", str(reports)]
+    code, out, _ = cli("history", *where, "--format", "json")
+    assert code == 0
+    runs = json.loads(out)
+    assert [r["run_id"] for r in runs] == ids[::-1]
+    assert runs[1]["verdicts"] == {"regressed": 1, "unchanged": 4}
+    assert runs[1]["boards"] == ["imx8mp", "imx93"] and runs[1]["status"] == "complete"
+    code, out, _ = cli("history", *where, "--delegate", "vx", "--since", "2000-01-01")
+    assert code == 0 and ids[0] in out and "nightly  complete" in out
+    assert "no runs recorded" in cli("history", *where, "--board", "nosuchboard")[1]
+    code, out, _ = cli("compare", ids[0], ids[1], *where)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{ids[1]} against {ids[0]}"
+    assert lines[4].split()[:3] == ["imx8mp", "vx", "regressed"]
+    assert cli("compare", ids[0], ids[2], *where)[0] == 0
+    code, out, _ = cli("baseline", "set", ids[1][:15], *where)
+    assert code == 0 and out.strip() == f"baseline default = {ids[1]}"
+    assert ids[1] in cli("baseline", "list", *where)[1]
+    code, _, err = cli("compare", "nosuchrun", ids[0], *where)
+    assert code == 2 and "no run 'nosuchrun'" in err
+
+
+def test_a_busy_board_is_an_infrastructure_failure_naming_its_holder(tmp_path: Path) -> None:
+    lock = BoardLock("imx93", tmp_path / "locks", job="nightly 20250101-000000-beef")
+    lock.acquire()
+    try:
+        done = imxbench("nightly", "--emulate", "--board", "imx93", "--reports", str(tmp_path))
+    finally:
+        lock.release()
+    assert done.returncode == 3, done.stderr
+    assert "INFRASTRUCTURE FAILURE" in done.stdout
+    assert "BOARD imx93: imx93: busy: held by " in done.stdout
+    assert "(nightly 20250101-000000-beef)" in done.stdout
+    runs = json.loads(imxbench("history", "--reports", str(tmp_path), "--format", "json").stdout)
+    assert runs[0]["status"] == "partial" and "imx93" in runs[0]["board_errors"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--baseline", "latest"], "--baseline latest: expected previous, window:K"),
+        (["--baseline", "named:nope"], "no baseline named 'nope'"),
+        (["--emulator-faults", "{"], "--emulator-faults: not JSON"),
+        (["--board", "nosuch"], "no board named 'nosuch'"),
+    ],
+)
+def test_bad_input_is_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    code, _, err = cli("nightly", "--emulate", "--reports", str(tmp_path), *args)
+    assert code == 2, err
+    assert message in err

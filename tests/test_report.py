@@ -1,0 +1,410 @@
+"""HTML/Markdown/CSV/JSON reports: data loading, history, escaping, self-containment, the CLI,
+and the page as Chromium renders it (a screenshot is kept in reports/test-artifacts/)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from imxbench.cli import cli
+from imxbench.errors import ConfigError
+from imxbench.report import load_report, render, resolve_runs, write_report
+from imxbench.report_charts import build_charts
+from imxbench.report_data import load_run, parse_accuracy, parse_verdicts
+from imxbench.report_history import history_for
+from imxbench.report_render import markdown_escape
+from tests.chromium_cdp import chromium_path, open_page
+from tests.report_fixtures import facts, write_run
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "reports" / "test-artifacts"
+DAY0 = datetime(2026, 9, 1, 2, 0, 0)
+EVIL = "<script>alert(1)</script>"
+VERDICTS = [
+    {
+        "board": "imx8mp",
+        "cell": "vx",
+        "verdict": "regressed",
+        "change_pct": 18.2,
+        "p_value": 0.0004,
+        "detail": "0.221 → 0.261 ms",
+        "fingerprint_changed": True,
+    },
+    {
+        "board": "imx8mp",
+        "cell": "cpu@4t",
+        "verdict": "unchanged",
+        "change_pct": 0.3,
+        "p_value": 0.61,
+        "detail": "",
+        "fingerprint_changed": False,
+    },
+    {
+        "board": "imx93",
+        "cell": "ethosu",
+        "verdict": "improved",
+        "change_pct": -6.0,
+        "p_value": 0.001,
+        "detail": "",
+        "fingerprint_changed": False,
+    },
+    {
+        "board": "imx93",
+        "cell": "cpu@1t",
+        "verdict": "failed",
+        "change_pct": None,
+        "p_value": None,
+        "detail": "no result tonight",
+        "fingerprint_changed": False,
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six nightly runs: a kernel update on imx8mp before night 4, vx 18% slower on night 6
+    (with verdicts), imx93 cpu@1t failed on night 6, accuracy measured on night 6, and one run
+    of another model that must stay out of the trends."""
+    root = tmp_path_factory.mktemp("reports")
+    for night in range(6):
+        kernel = "6.12.20-lts" if night < 3 else "6.12.34-lts"
+        write_run(
+            root,
+            f"2026090{night + 1}-020000-00{night}a",
+            DAY0 + timedelta(days=night),
+            scale={("imx8mp", "vx"): 1.18 if night == 5 else 1.0},
+            failed=[("imx93", "cpu@1t")] if night == 5 else [],
+            board_facts={"imx8mp": facts("imx8mp", kernel=kernel), "imx93": facts("imx93")},
+            accuracy=night == 5,
+            verdicts=VERDICTS if night == 5 else ([] if night else None),
+            seed=night,
+        )
+    write_run(
+        root, "20260903-120000-beef", DAY0 + timedelta(days=2, hours=10), model="other.tflite"
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def latest(lab: Path) -> Path:
+    return lab / "20260906-020000-005a"
+
+
+@pytest.fixture(scope="module")
+def html(latest: Path) -> str:
+    return render(load_report([latest]), "html")
+
+
+# -- data ------------------------------------------------------------------------------------
+def test_load_run_reads_every_part(latest: Path) -> None:
+    data = load_report([latest])
+    assert data.run.run_id == "20260906-020000-005a"
+    assert data.run.model == "pretrainedResnet_quant.tflite"
+    assert len(data.summary) == 6
+    assert set(data.results["kind"]) == {"timed", "cold", "profile"}
+    assert data.emulated_boards == {"imx8mp", "imx93"}
+    assert set(data.facts) == {"imx8mp", "imx93"}
+    # failures: 4 failed processes (cpu@1t: 2 timed, 1 profile) + the failed accuracy cell
+    kinds = sorted((f.cell, f.kind) for f in data.failures)
+    assert kinds == [
+        ("cpu@1t", "accuracy"),
+        ("cpu@1t", "profile"),
+        ("cpu@1t", "timed"),
+        ("cpu@1t", "timed"),
+    ]
+    assert all(f.stderr_tail and "Segmentation fault" in f.stderr_tail for f in data.failures)
+    assert data.verdicts is not None and [v.verdict for v in data.verdicts][:1] == ["regressed"]
+    assert data.accuracy is not None and len(data.accuracy.cells) == 6
+    vx = next(c for c in data.accuracy.cells if c.cell == "vx")
+    assert len(vx.per_class) == 10 and vx.confusion is not None and len(vx.confusion) == 10
+    assert vx.top1 is not None and vx.top1_ci_low is not None and vx.top1_ci_low < vx.top1
+    assert data.accuracy.reference_top1 == pytest.approx(0.862)
+    # accuracy columns joined into the summary from accuracy.json
+    row = data.summary.set_index(["board", "cell"]).loc[("imx8mp", "vx")]
+    assert row["top1"] == pytest.approx(vx.top1)
+    assert row["agreement_top1"] == pytest.approx(0.985)
+
+
+def test_history_same_model_in_order_with_environment_changes(latest: Path) -> None:
+    data = load_report([latest])
+    runs = [r.run_id for r in data.history.runs]
+    assert len(runs) == 6 and runs[-1] == data.run.run_id and "beef" not in "".join(runs)
+    assert runs == sorted(runs)
+    points = data.history.points
+    assert len(points) == 6 * 6
+    assert points[(points["run_id"] == runs[-1]) & (points["cell"] == "vx")]["verdict"].item() == (
+        "regressed"
+    )
+    [change] = data.history.env_changes
+    assert change.board == "imx8mp" and change.run_id == runs[3]
+    assert change.changes == ("kernel 6.12.20-lts → 6.12.34-lts",)
+
+
+def test_history_limit_and_explicit_comparison(lab: Path, latest: Path) -> None:
+    meta = load_report([latest]).run
+    assert len(history_for(meta, lab.iterdir(), limit=3).runs) == 3
+    data = load_report([lab / "20260901-020000-000a", latest])  # compare two runs
+    assert [r.run_id for r in data.history.runs] == ["20260901-020000-000a", meta.run_id]
+
+
+def test_change_against_previous_run_only_without_verdicts(lab: Path) -> None:
+    page = render(load_report([lab / "20260905-020000-004a"]), "html")  # verdicts.json: []
+    assert ">Δ prev. run</th>" in page and ">verdict</th>" not in page
+    assert "All 6 cells ran · no regressions" in page
+
+
+def test_parsers_tolerate_odd_documents() -> None:
+    assert parse_verdicts({"verdicts": [{"board": "b", "cell": "c", "verdict": "new"}, 3]})[
+        0
+    ].verdict == ("new")
+    assert parse_verdicts("nonsense") == ()
+    acc = parse_accuracy([{"board": "b", "delegate": "vx", "top1": 91.5, "per_class": [0.5, 1]}])
+    assert acc.cells[0].cell == "vx" and acc.cells[0].top1 == pytest.approx(0.915)
+    assert acc.cells[0].per_class == (("0", 0.5), ("1", 1.0))
+
+
+def test_resolve_runs(lab: Path) -> None:
+    assert resolve_runs([], lab) == [lab / "20260906-020000-005a"]  # newest by start time
+    assert resolve_runs(["20260902-020000-001a"], lab) == [lab / "20260902-020000-001a"]
+    with pytest.raises(ConfigError, match="not a run id"):
+        resolve_runs(["nope"], lab)
+    with pytest.raises(ConfigError, match="no runs"):
+        resolve_runs([], lab / "empty")
+
+
+# -- HTML ------------------------------------------------------------------------------------
+def test_html_shows_verdict_matrix_charts_facts_failures(html: str) -> None:
+    text = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    verdict = text[text.index('id="verdict"') : text.index('id="matrix"')]
+    assert "1 regression · 1 failed cell" in verdict
+    assert "regressed</span> imx8mp · vx +18.2% (p = 0.0004)" in verdict
+    assert "environment changed" in verdict
+    assert "failed</span> imx93 · cpu@1t: Segmentation fault (exit 139)" in verdict
+    for heading in (
+        "latency ms",
+        "p95 ms",
+        "speedup",
+        "init ms",
+        "first ms",
+        "cold 1st ms",
+        "top-1 [CI]",
+        "agree\u00adment",
+        "memory MB",
+        "on NPU",
+        "Vela est. ms",
+        "verdict",
+    ):
+        assert f">{heading}</th>" in text, heading
+    assert "regressed +18.2%" in text and "EMULATED" in text
+    assert "kernel 6.12.20-lts → 6.12.34-lts" in text
+    assert "INFO: Initialized TensorFlow Lite runtime.\nSegmentation fault" in text
+    assert "host CPU reference top-1 86.2%" in text
+    for key in (
+        "latency",
+        "speedup",
+        "cold_warm",
+        "op_placement",
+        "vela",
+        "trend",
+        "accuracy",
+        "per_class",
+        "confusion",
+    ):
+        assert f'data-chart="{key}"' in html, key
+
+
+def test_html_is_self_contained(html: str) -> None:
+    assert not re.search(r"<script", html, re.I)
+    assert not re.search(r"<link|<iframe|<img|@import", html, re.I)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert not re.findall(r"url\((?!#)", html)
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "element ids must be unique across the inlined charts"
+
+
+def test_board_name_is_escaped_everywhere(tmp_path: Path) -> None:
+    run = write_run(
+        tmp_path,
+        "20260901-000000-e111",
+        DAY0,
+        cells={EVIL: ("cpu@4t", "vx"), "imx93": ("ethosu",)},
+        verdicts=[{"board": EVIL, "cell": "vx", "verdict": "regressed"}],
+    )
+    data = load_report([run])
+    page = render(data, "html")
+    assert not re.search(r"<script", page, re.I)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    markdown = render(data, "markdown")
+    assert "<script" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
+    assert json.loads(render(data, "json"))["matrix"][0]["board"] == EVIL  # data stays data
+
+
+def test_first_run_has_no_trend_no_accuracy_and_says_so(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "20260901-000000-f1f1", DAY0, cells={"imx93": ("cpu@1t", "ethosu")})
+    data = load_report([run])
+    charts = build_charts(data)
+    assert set(charts) == {"latency", "speedup", "op_placement", "vela", "cold_warm"}
+    page = render(data, "html")
+    assert "trends appear from the second run on" in page
+    assert "No accuracy measured in this run" in page
+    assert "Not compared with history" in page
+    assert ">top-1 [CI]</th>" not in page and ">verdict</th>" not in page
+
+
+# -- exports ---------------------------------------------------------------------------------
+def test_markdown_for_ci_comments(latest: Path) -> None:
+    markdown = render(load_report([latest]), "markdown")
+    assert markdown.startswith("### imxbench:")
+    assert "**1 regression · 1 failed cell**" in markdown
+    assert "- regressed: imx8mp · vx +18.2% (p = 0.0004)" in markdown
+    table = [line for line in markdown.splitlines() if line.startswith("| imx")]
+    assert len(table) == 6 and all(line.count(" | ") >= 10 for line in table)
+    assert markdown_escape("a|b_c*<i>") == "a\\|b\\_c\\*&lt;i&gt;"  # tables and markup hold
+
+
+def test_csv_and_json_exports_carry_the_matrix(latest: Path) -> None:
+    data = load_report([latest])
+    frame = pd.read_csv(io.StringIO(render(data, "csv")))
+    assert len(frame) == 6
+    for column in (
+        "run_id",
+        "board",
+        "cell",
+        "latency_ms",
+        "p95_ms",
+        "speedup",
+        "top1",
+        "verdict",
+        "emulated",
+    ):
+        assert column in frame, column
+    vx = frame[(frame["board"] == "imx8mp") & (frame["cell"] == "vx")].iloc[0]
+    assert vx["verdict"] == "regressed" and vx["latency_ms"] == pytest.approx(0.261, rel=0.03)
+    doc = json.loads(render(data, "json"))
+    assert doc["format"] == 1 and doc["run"]["run_id"] == data.run.run_id
+    assert len(doc["matrix"]) == 6 and len(doc["failures"]) == 4
+    assert len(doc["history"]["runs"]) == 6 and len(doc["history"]["env_changes"]) == 1
+    assert doc["accuracy"]["cells"][0]["confusion"]
+
+
+# -- CLI and index ---------------------------------------------------------------------------
+def test_cli_report_writes_html_and_index(lab: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    shutil.copytree(lab, reports)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["report", "--reports", str(reports)])
+    assert done.exit_code == 0, done.output
+    path = reports / "20260906-020000-005a" / "report.html"
+    assert done.output.strip() == f"report: {path}"
+    index = (reports / "index.html").read_text()
+    assert 'href="20260906-020000-005a/report.html"' in index
+    assert index.index("20260906-020000-005a") < index.index("20260901-020000-000a")
+    assert "1 regressed" in index and "EMULATED" in index
+    done = runner.invoke(
+        cli, ["report", "20260901-020000-000a", "--reports", str(reports), "--format", "markdown"]
+    )
+    assert done.exit_code == 0 and done.output.startswith("### imxbench:")
+    out = tmp_path / "x.json"
+    done = runner.invoke(
+        cli,
+        ["report", str(reports / "20260902-020000-001a"), "--format", "json", "--out", str(out)],
+    )
+    assert done.exit_code == 0 and json.loads(out.read_text())["run"]["run_id"].endswith("001a")
+    done = runner.invoke(cli, ["report", "missing", "--reports", str(reports)])
+    assert isinstance(done.exception, ConfigError)
+
+
+def test_report_failure_does_not_lose_the_run(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "20260901-000000-0bad", DAY0, cells={"imx93": ("cpu@1t",)})
+    (run / "summary.json").write_text("{broken")
+    with pytest.raises(ConfigError, match=r"summary\.json: not valid JSON"):
+        write_report(load_run(run))
+    assert (run / "results.json").is_file() and not (run / "report.html").exists()
+
+
+# -- the browser -----------------------------------------------------------------------------
+MEASURE = """JSON.stringify({
+  charts: [...document.querySelectorAll('svg.chart')].map(s => {
+    const r = s.getBoundingClientRect();
+    return {key: s.dataset.chart, width: r.width, height: r.height,
+            w: s.getAttribute('width'), h: s.getAttribute('height'),
+            visible: getComputedStyle(s).visibility === 'visible' && r.width > 0};
+  }),
+  title: document.title,
+  headline: document.querySelector('#verdict .headline').textContent,
+  scripts: document.scripts.length,
+})"""
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (setup.sh)")
+def test_report_renders_in_headless_chromium(latest: Path) -> None:
+    path = write_report(load_report([latest]))
+    page = open_page(path, 1400, MEASURE)
+    assert page.console_errors == []
+    found = json.loads(page.evaluated)
+    keys = [c["key"] for c in found["charts"]]
+    assert keys == [
+        "latency",
+        "speedup",
+        "cold_warm",
+        "op_placement",
+        "vela",
+        "trend",
+        "accuracy",
+        "per_class",
+        "confusion",
+    ]
+    for chart in found["charts"]:
+        assert chart["visible"] and chart["width"] > 300 and chart["height"] > 100, chart
+        assert float(chart["w"].removesuffix("pt")) > 0 and float(chart["h"].removesuffix("pt")) > 0
+    assert found["headline"] == "1 regression · 1 failed cell" and found["scripts"] == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    shot.write_bytes(page.screenshot_png)
+    image = mpimg.imread(shot)
+    assert image.shape[1] == 1400 and image.shape[0] == page.content_height > 3000
+    assert np.std(image[..., :3]) > 0.05  # not blank
+    assert len(np.unique((image[::4, ::4, :3] * 255).astype(int).reshape(-1, 3), axis=0)) > 50
+
+
+# -- end to end ------------------------------------------------------------------------------
+@pytest.mark.emulator
+def test_run_ends_by_printing_the_report(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            str(REPO / ".venv/bin/imxbench"),
+            "run",
+            "--board",
+            "imx8mp",
+            "--emulate",
+            "--repetitions",
+            "1",
+            "--num-runs",
+            "5",
+            "--min-secs",
+            "0",
+            "--reports",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("report: ") and last.endswith("report.html")
+    page = Path(last.removeprefix("report: ")).read_text()
+    assert 'data-chart="latency"' in page and 'data-chart="op_placement"' in page
+    assert "EMULATED" in page and (tmp_path / "index.html").is_file()

@@ -8,6 +8,7 @@ PACKAGES=(
   python3-venv util-linux procps       # venv; unshare/setsid/mount for the emulator; pgrep
   openssh-client openssh-server openssh-sftp-server dropbear-bin busybox   # SSH test servers
   chromium                             # headless browser: the HTML report's rendering test
+  postgresql                           # the results history's PostgreSQL tests (a throwaway server)
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -24,7 +24,10 @@ class Where:
     def child(self, key: str | int) -> Where:
         if isinstance(key, int):
             return Where(self.file, f"{self.path}[{key}]")
-        return Where(self.file, f"{self.path}.{key}" if self.path else str(key))
+        name = str(key)
+        if not name or not name.isprintable():  # a key with a newline must not break the line
+            name = repr(name)
+        return Where(self.file, f"{self.path}.{name}" if self.path else name)
 
     def error(self, problem: str, hint: str | None = None) -> ConfigError:
         where = f"{self.file}: {self.path}" if self.path else self.file

@@ -81,6 +81,8 @@ def to_svg(fig: Figure, key: str) -> str:
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    # inline SVG in HTML needs no namespace declarations: the page then names no URL at all
+    text = re.sub(r'\s+xmlns(?::xlink)?="[^"]*"', "", text)
     text = text.replace('id="', f'id="{key}-').replace('href="#', f'href="#{key}-')
     text = text.replace("url(#", f"url(#{key}-")
     return text.replace("<svg ", f'<svg class="chart" role="img" data-chart="{key}" ', 1)

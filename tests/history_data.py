@@ -21,7 +21,9 @@ SETTINGS = {"repetitions": 5, "num_runs": 50, "warmup_runs": 1, "min_secs": 1.0,
 CELLS = {("imx8mp", "cpu@1t"): 3830.0, ("imx8mp", "vx"): 220.0, ("imx93", "ethosu"): 330.0}
 
 
-def header(night: int, kind: str = "nightly", settings: Mapping[str, object] = SETTINGS) -> RunHeader:
+def header(
+    night: int, kind: str = "nightly", settings: Mapping[str, object] = SETTINGS
+) -> RunHeader:
     return RunHeader(
         run_id=f"20250101-{night:06d}-beef",
         kind=kind,

@@ -103,7 +103,17 @@ def fixture_pg_server() -> Iterator[PgServer]:
         "--no-sync",
     )
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    run(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(root / "log"),
+        "-w",
+        "start",
+    )
     try:
         yield PgServer(port, root, itertools.count(1))
     finally:

@@ -81,7 +81,7 @@ def test_waiting_for_a_board_until_its_job_ends(
     assert time.monotonic() - started > 0.3
     lock.release()
     holders.append(hold("imx93", tmp_path))
-    with pytest.raises(BoardBusy, match="busy after waiting 0.5 s"):
+    with pytest.raises(BoardBusy, match=r"busy after waiting 0\.5 s"):
         BoardLock("imx93", tmp_path).acquire(wait_s=0.5)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -20,6 +21,7 @@ import pytest
 
 from imxbench.board_lock import BoardLock
 from imxbench.cli import main
+from imxbench.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [
@@ -181,3 +183,32 @@ def test_bad_input_is_exit_2(tmp_path: Path, args: list[str], message: str) -> N
     code, _, err = cli("nightly", "--emulate", "--reports", str(tmp_path), *args)
     assert code == 2, err
     assert message in err
+
+
+def test_an_interrupted_run_is_recorded_as_partial_with_what_finished(tmp_path: Path) -> None:
+    db = tmp_path / "lab.sqlite"
+    proc = subprocess.Popen(
+        [
+            str(REPO / ".venv/bin/imxbench"), "run", "--board", "imx93", "--emulate",
+            "--delegate", "cpu", "--repetitions", "3", "--num-runs", "5", "--min-secs", "0",
+            "--no-op-profile", "--reports", str(tmp_path), "--db", str(db),
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the first cell has finished: stop the run
+        if "cpu@2t: rep 1 ..." in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    assert proc.wait(timeout=120) == 130
+    code, out, _ = cli("history", "--db", str(db), "--reports", str(tmp_path), "--format", "json")
+    assert code == 0
+    (run,) = json.loads(out)
+    assert (run["kind"], run["status"]) == ("run", "partial")
+    assert run["note"].startswith("interrupted")
+    with open_store(str(db)) as store:
+        cells = {c.cell: c for c in store.load_run(run["run_id"]).cells}
+    assert len(cells["cpu@1t"].latencies_us) == 3  # what finished is kept

@@ -28,7 +28,12 @@ from imxbench.verdicts import BaselinePolicy, noise_history, window_baseline
 
 
 def lognormal_runs(
-    rng: np.random.Generator, runs: int, reps: int, within: float, between: float, level: float = 1.0
+    rng: np.random.Generator,
+    runs: int,
+    reps: int,
+    within: float,
+    between: float,
+    level: float = 1.0,
 ) -> list[np.ndarray]:
     return [
         1000.0 * level * np.exp(rng.normal(rng.normal(0.0, between), within, reps))
@@ -66,7 +71,10 @@ def false_alarms_and_power(
         base = runs[-window:]
         same = lognormal_runs(rng, 1, 5, within, between)[0]
         slow = lognormal_runs(rng, 1, 5, within, between, level=1.05)[0]
-        alarms += compare_samples(base, same, noise, thresholds).verdict in ("regressed", "improved")
+        alarms += compare_samples(base, same, noise, thresholds).verdict in (
+            "regressed",
+            "improved",
+        )
         detected += compare_samples(base, slow, noise, thresholds).verdict == "regressed"
     return alarms / trials, detected / trials
 
@@ -130,7 +138,9 @@ def test_inconclusive_says_how_many_repetitions_would_settle_it() -> None:
     assert verdict.reps_needed is None  # a 3-repetition baseline this noisy cannot be beaten
     history = lognormal_runs(rng, 30, 5, 0.025, 0.0)
     five_pct = Thresholds(min_effect=0.05)
-    verdict = compare_samples(history[-5:], history[0][:3] * 1.03, estimate_noise(history), five_pct)
+    verdict = compare_samples(
+        history[-5:], history[0][:3] * 1.03, estimate_noise(history), five_pct
+    )
     assert verdict.verdict == "inconclusive"
     assert verdict.reps_needed is not None and verdict.reps_needed > 3
     assert f"{verdict.reps_needed} repetitions would settle it" in verdict.detail

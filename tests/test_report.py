@@ -228,6 +228,7 @@ def test_html_is_self_contained(html: str) -> None:
     assert not re.search(r"<script", html, re.I)
     assert not re.search(r"<link|<iframe|<img|@import", html, re.I)
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert "http:" not in html and "https:" not in html  # not even a namespace URL
     assert not re.findall(r"url\((?!#)", html)
     ids = re.findall(r'\sid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), "element ids must be unique across the inlined charts"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, inspect, insert, select
+from sqlalchemy import create_engine, insert, inspect, select
 
 from imxbench import store_schema
 from imxbench.errors import ConfigError, InfrastructureError
@@ -99,7 +99,9 @@ def test_history_filters_and_run_references(db_url: str) -> None:
         assert len(store.list_runs(delegate="ethosu")) == 4
         assert len(store.list_runs(delegate="cpu@1t")) == 3
         assert len(store.list_runs(model="abab")) == 4
-        assert store.list_runs(model="pretrainedResnet_quant.tflite")[0].run_id == ad_hoc.header.run_id
+        assert (
+            store.list_runs(model="pretrainedResnet_quant.tflite")[0].run_id == ad_hoc.header.run_id
+        )
         assert len(store.list_runs(since="2025-01-01T00:00:03Z")) == 2
         assert store.resolve_run("latest") == ad_hoc.header.run_id
         assert store.resolve_run(made[0].header.run_id[:15]) == made[0].header.run_id
@@ -205,9 +207,11 @@ def test_a_failed_record_rolls_back_and_bad_input_forgets_the_run(db_url: str) -
     bad = RunRecord(bad.header, bad.fingerprints, (duplicated, *bad.cells[1:]))
     with open_store(db_url) as store:
         store.record_run(good)
-        with pytest.raises(InfrastructureError, match="database error"):
-            with announced_run(store, bad.header):
-                store.record_run(bad)  # a repetition twice: the database refuses the cell
+        with (
+            pytest.raises(InfrastructureError, match="database error"),
+            announced_run(store, bad.header),
+        ):
+            store.record_run(bad)  # a repetition twice: the database refuses the cell
         assert store.run_status(bad.header.run_id) is not None
         assert store.run_status(bad.header.run_id)[0] == "partial"  # type: ignore[index]
         assert store.load_run(bad.header.run_id).cells == ()

@@ -50,6 +50,9 @@ def render_markdown(verdicts: Sequence[CellVerdict], night: NightContext) -> str
         f"{tally or 'no cells'}. Model `{night.model}` (sha256 {night.model_sha256[:12]}), "
         f"baseline {night.policy}, false alarms <= {100 * night.alpha:g}% per night, "
         f"minimum effect {100 * night.min_effect:g}%. Started {night.started_at}.",
+        "",
+        "CI: the change's confidence interval at the per-cell level (the night's alpha divided "
+        f"among its cells); unchanged: its 90% interval lies within +-{100 * night.min_effect:g}%.",
     ]
     if night.emulated:
         lines += ["", "EMULATED boards: timings come from the emulator's cost model."]

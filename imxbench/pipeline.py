@@ -356,6 +356,8 @@ def _run_step(
     not_applied = expects_delegate and not delegated
     if run.exit_status != 0 or metrics.get("status") != "ok" or not_applied:
         error = metrics.get("error") or _exit_reason(run.exit_status)
+        if run.exit_status != 0 and error != _exit_reason(run.exit_status):
+            error = f"{error} [{_exit_reason(run.exit_status)}]"  # e.g. "Killed [... exit 137]"
         if metrics.get("status") == "incomplete" and run.exit_status == 0:
             error = "benchmark_model printed no timings"
         elif not_applied and run.exit_status == 0 and metrics.get("status") == "ok":

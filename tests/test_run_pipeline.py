@@ -307,3 +307,14 @@ def test_parse_log_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
         done.stderr.strip() == f"imxbench: {tmp_path / 'nope.log'}: cannot read: "
         "No such file or directory"
     )
+
+
+def test_an_out_of_memory_kill_is_a_failed_cell(board8: RunningEmulator, tmp_path: Path) -> None:
+    board8.set_faults(oom=True)
+    try:
+        result = run(board_for(board8), tmp_path, "cpu")
+    finally:
+        board8.set_faults(oom=False)
+    rows = result.table.to_dict("records")
+    assert rows and all(r["status"] == "failed" and r["exit_status"] == 137 for r in rows)
+    assert rows[0]["error"].endswith("killed, out of memory? (exit 137)]")

@@ -1,0 +1,117 @@
+"""Bad input, through the real command line: one line naming the file, key or value, exit code 2,
+never a traceback, and nothing started on any board."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FLOAT_MODEL = REPO.parent / "shared/models/pretrainedResnet.tflite"
+
+
+def imxbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv/bin/imxbench"), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_exit_2(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    for text in expected:
+        assert text in first, first
+
+
+@pytest.fixture
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "yaml_syntax": "boards:\n  b: {soc: imx8mp, host: h\n",
+        "unknown_key": "boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n",
+        "password": "boards:\n  b:\n    soc: imx8mp\n    host: h\n"
+        "    auth: {type: password, password: hunter2}\n",
+    }
+    out = {}
+    for name, text in files.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        out[name] = path
+    (tmp_path / "corrupt.tflite").write_bytes(os.urandom(2048))
+    out["corrupt_model"] = tmp_path / "corrupt.tflite"
+    delegates = tmp_path / "delegates"
+    delegates.mkdir()
+    (delegates / "cpu.yaml").write_text("description: x\nsocs: [imx8mp]\nprepare: maybe\n")
+    out["delegates"] = delegates
+    return out
+
+
+def test_inventory_errors(bad_files: dict[str, Path]) -> None:
+    done = imxbench("boards", "--inventory", str(bad_files["yaml_syntax"]))
+    assert_one_line_exit_2(done, str(bad_files["yaml_syntax"]), "invalid YAML")
+    done = imxbench("run", "--board", "b", "--inventory", str(bad_files["unknown_key"]))
+    assert_one_line_exit_2(done, "boards.b.colour: unknown key")
+    done = imxbench("boards", "--inventory", str(bad_files["password"]))
+    assert_one_line_exit_2(done, "boards.b.auth.password: passwords are never stored in YAML")
+    assert "hunter2" not in done.stderr
+
+
+def test_unknown_board_and_delegates() -> None:
+    assert_one_line_exit_2(imxbench("run", "--board", "nope"), "no board named 'nope'")
+    assert_one_line_exit_2(
+        imxbench("run", "--board", "imx8mp", "--emulate", "--delegate", "npu"),
+        "unknown delegate 'npu'; known: cpu, ethosu, gpu, vx",
+    )
+    assert_one_line_exit_2(
+        imxbench("run", "--board", "imx93", "--emulate", "--delegate", "vx"),
+        "delegate 'vx' does not run on imx93",
+    )
+
+
+def test_bad_delegate_file(bad_files: dict[str, Path]) -> None:
+    done = imxbench(
+        "run",
+        "--board",
+        "imx8mp",
+        "--emulate",
+        env={"IMXBENCH_DELEGATES": str(bad_files["delegates"])},
+    )
+    assert_one_line_exit_2(done, "cpu.yaml: prepare: unknown value 'maybe'")
+
+
+def test_model_errors(bad_files: dict[str, Path], tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx8mp", "--emulate", "--model", str(tmp_path / "no.tflite"))
+    assert_one_line_exit_2(done, "no.tflite: model file not found")
+    done = imxbench(
+        "run", "--board", "imx8mp", "--emulate", "--model", str(bad_files["corrupt_model"])
+    )
+    assert_one_line_exit_2(done, "corrupt.tflite")
+    if FLOAT_MODEL.exists():
+        done = imxbench(
+            "run",
+            "--board",
+            "imx93",
+            "--emulate",
+            "--delegate",
+            "ethosu",
+            "--model",
+            str(FLOAT_MODEL),
+        )
+        assert_one_line_exit_2(done, "float32 model; the ethosu delegate runs only integer")
+
+
+def test_dataset_errors(tmp_path: Path) -> None:
+    done = imxbench("run", "--board", "imx8mp", "--emulate", "--dataset", str(tmp_path / "none"))
+    assert_one_line_exit_2(done, str(tmp_path / "none"))
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "readme.txt").write_text("not a dataset")
+    done = imxbench("run", "--board", "imx8mp", "--emulate", "--dataset", str(tmp_path / "junk"))
+    assert_one_line_exit_2(done, str(tmp_path / "junk"))

@@ -366,37 +366,27 @@ def _run_step(
             error = metrics.get("error") or (
                 "the delegate executed no node: the whole graph ran on the CPU"
             )
-        return StepRecord(
-            board.name,
-            cell.name,
-            cell.delegate,
-            cell.variant,
-            cell.threads,
-            step.kind,
-            step.repetition,
-            "failed",
-            error,
-            tail,
-            run.exit_status,
-            run.duration_s,
-            metrics,
-            str(log_file),
-        )
+        return _record(board, cell, step, "failed", error, tail, run.exit_status,
+                       run.duration_s, metrics, log_file)
+    return _record(board, cell, step, "ok", None, None, 0, run.duration_s, metrics, log_file)
+
+
+def _record(
+    board: Board,
+    cell: Cell,
+    step: Step,
+    status: str,
+    error: str | None,
+    stderr_tail: str | None,
+    exit_status: int | None,
+    duration_s: float,
+    metrics: dict[str, Any],
+    log_file: Path | None,
+) -> StepRecord:
     return StepRecord(
-        board.name,
-        cell.name,
-        cell.delegate,
-        cell.variant,
-        cell.threads,
-        step.kind,
-        step.repetition,
-        "ok",
-        None,
-        None,
-        0,
-        run.duration_s,
-        metrics,
-        str(log_file),
+        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
+        step.repetition, status, error, stderr_tail, exit_status, duration_s, metrics,
+        str(log_file) if log_file else None,
     )
 
 
@@ -422,22 +412,7 @@ def _failed(
     stderr_tail: str | None = None,
     log_file: Path | None = None,
 ) -> StepRecord:
-    return StepRecord(
-        board.name,
-        cell.name,
-        cell.delegate,
-        cell.variant,
-        cell.threads,
-        step.kind,
-        step.repetition,
-        "failed",
-        error,
-        stderr_tail,
-        None,
-        0.0,
-        {},
-        str(log_file) if log_file else None,
-    )
+    return _record(board, cell, step, "failed", error, stderr_tail, None, 0.0, {}, log_file)
 
 
 def _write_log(path: Path, step: Step, stdout: bytes, stderr: bytes) -> None:

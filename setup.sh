@@ -31,7 +31,7 @@ fi
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,lab]'   # lab: labgrid, for tests/test_labgrid.py
 # The board's runtime as NXP's L6.6 BSP ships it (tflite-runtime 2.14, numpy<2): the tests run
 # board_scripts/evaluate.py under it. Its wheels stop at CPython 3.11; without it they skip.
 { [ -x .venv-bsp/bin/python ] || "$PYTHON" -m venv .venv-bsp; } &&

@@ -72,8 +72,11 @@ def boards(ctx: click.Context, inventory_path: Path, fmt: str) -> None:
         return
     for row in rows:
         tags = ",".join(row["tags"]) or "-"
+        where = f"{row['user']}@{row['host']}:{row['port']:<6}"
+        if row["place"]:
+            where = f"labgrid place {row['place']}@{row['coordinator'] or '$LG_COORDINATOR'}"
         click.echo(
-            f"{row['name']:<14} {row['soc']:<7} {row['user']}@{row['host']}:{row['port']:<6} "
+            f"{row['name']:<14} {row['soc']:<7} {where} "
             f"workdir={row['workdir']} tags={tags}"
         )
 
@@ -90,6 +93,8 @@ def _board_row(board: Board) -> dict[str, Any]:
         "proxy_jump": board.proxy_jump,
         "workdir": board.workdir,
         "tags": list(board.tags),
+        "place": board.place,
+        "coordinator": board.coordinator,
     }
 
 
@@ -101,10 +106,14 @@ def _board_row(board: Board) -> dict[str, Any]:
 def boards_probe(inventory_path: Path, name: str, emulate: bool, fmt: str) -> None:
     """Print the facts of board NAME (SoC, BSP, TFLite, delegates, NPU, ...)."""
     from imxbench.lab import open_session
+    from imxbench.lab_places import reach_boards
     from imxbench.probe import probe_board
 
     board = resolve_board(inventory_path, name, emulate)
-    with open_session(board, emulate=emulate) as session:
+    with (
+        reach_boards([board], job="boards probe", emulate=emulate) as (board,),
+        open_session(board, emulate=emulate) as session,
+    ):
         facts = probe_board(session)
     if fmt == "json":
         click.echo(json.dumps(facts.to_dict(), indent=2))
@@ -249,14 +258,11 @@ def run(
     """Deploy the model and run benchmark_model with every delegate the board supports.
 
     Every run is recorded in the results history (--db)."""
-    from imxbench.accuracy import AccuracyRequest
-    from imxbench.accuracy_report import render_accuracy
     from imxbench.delegates import load_catalogue
     from imxbench.job import run_job
     from imxbench.model_prep import default_cache_root
     from imxbench.plan import RunSettings
     from imxbench.recording import announced_run, new_header, record_of
-    from imxbench.results import render_summary
     from imxbench.store import open_store
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
@@ -265,7 +271,11 @@ def run(
         raise ConfigError(f"{model}: model file not found (--model)")
     if dataset_path is None and (limit is not None or channel_order != "rgb"):
         raise ConfigError("--limit and --channel-order need --dataset")
-    accuracy = AccuracyRequest(dataset_path, limit, channel_order) if dataset_path else None
+    accuracy = None
+    if dataset_path is not None:
+        from imxbench.accuracy import AccuracyRequest
+
+        accuracy = AccuracyRequest(dataset_path, limit, channel_order)
     settings = RunSettings(
         repetitions=repetitions,
         num_runs=num_runs,
@@ -278,9 +288,15 @@ def run(
     store = open_store(db_url, reports_dir)
     resumed = resume.name if resume else None
     header = new_header("run", model, settings, reports_dir, emulated=emulate, run_id=resumed)
-    with store, announced_run(store, header):
+    from imxbench.lab_places import reach_boards
+
+    with (
+        store,
+        reach_boards(boards_, job=f"run {header.run_id}", emulate=emulate) as reached,
+        announced_run(store, header),
+    ):
         result = run_job(
-            boards_,
+            reached,
             model,
             load_catalogue(),
             delegate_names,
@@ -292,6 +308,7 @@ def run(
             resume=resume,
             accuracy=accuracy,
             run_id=header.run_id,
+            preload=["imxbench.report"],  # for _report_at_end
         )
         store.record_run(record_of(result, header))
     for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format
@@ -313,8 +330,12 @@ def run(
     elif fmt == "csv":
         click.echo(result.table.to_csv(index=False), nl=False)
     else:
+        from imxbench.results import render_summary
+
         click.echo(render_summary(result.summary))
         if result.accuracy is not None:
+            from imxbench.accuracy_report import render_accuracy
+
             click.echo("\n" + render_accuracy(result.accuracy))
         click.echo(f"\nresults: {result.out_dir}")
         for line in result.failures:
@@ -379,12 +400,36 @@ def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Boar
     default="html",
     show_default=True,
 )
-def report(runs: tuple[str, ...], reports_dir: Path, out: Path | None, fmt: str) -> None:
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="One page over all RUNs (e.g. the shards of a nightly) instead of a comparison.",
+)
+@click.option(
+    "--night",
+    help="Merge the nightly runs recorded with `nightly --night NIGHT` under --reports.",
+)
+def report(
+    runs: tuple[str, ...],
+    reports_dir: Path,
+    out: Path | None,
+    fmt: str,
+    merge: bool,
+    night: str | None,
+) -> None:
     """Write the report of RUN (default: the newest run); several RUNs: the last compared
-    with the others."""
+    with the others; --merge / --night: several runs (nightly shards) as one page."""
     from imxbench.report import load_report, render, resolve_runs, write_report
 
-    data = load_report(resolve_runs(runs, reports_dir))
+    if merge or night:
+        from imxbench.report_merge import merge_runs, night_runs
+
+        found = night_runs(reports_dir, night) if night else resolve_runs(runs, reports_dir)
+        data = merge_runs(found, night=night)
+        if fmt == "html" and out is None:
+            out = data.run.path / "report.html"
+    else:
+        data = load_report(resolve_runs(runs, reports_dir))
     if fmt != "html" and out is None:
         click.echo(render(data, fmt), nl=False)
         return
@@ -541,7 +586,28 @@ def baseline_list(db_url: str | None, reports_dir: Path) -> None:
     show_default=True,
     help="Boards: 'all', a comma-separated list or 'tag:NAME'.",
 )
-@click.option("--tag", help="Only the boards with this tag (same as --board tag:NAME).")
+@click.option(
+    "--tag",
+    help="Only the boards with this tag (same as --board tag:NAME); with a labgrid coordinator "
+    "also its places tagged so (NAME or KEY=VALUE, see docs/LAB.md).",
+)
+@click.option(
+    "--coordinator",
+    envvar="LG_COORDINATOR",
+    help="labgrid coordinator HOST[:PORT] whose places --tag also selects (default: "
+    "LG_COORDINATOR).",
+)
+@click.option(
+    "--shard",
+    help="I/N: run only this runner's share of the selected boards (stable; N runners with the "
+    "same selection cover every board exactly once).",
+)
+@click.option(
+    "--night",
+    envvar="IMXBENCH_NIGHT",
+    help="An id shared by the shards of one night (e.g. the CI pipeline id): "
+    "`imxbench report --night ID` merges them.",
+)
 @click.option(
     "--model",
     "model_path",
@@ -608,6 +674,9 @@ def baseline_list(db_url: str | None, reports_dir: Path) -> None:
 def nightly(
     board_names: str,
     tag: str | None,
+    coordinator: str | None,
+    shard: str | None,
+    night: str | None,
     model_path: Path | None,
     delegate_names: str | None,
     repetitions: int,
@@ -647,7 +716,13 @@ def nightly(
         board_names = f"tag:{tag}"
     if emulate and board_names == "all" and not inventory_path.exists():
         board_names = "imx8mp,imx93"
-    boards_ = resolve_boards(inventory_path, board_names, emulate)
+    boards_ = _lab_boards(inventory_path, board_names, tag, emulate, coordinator)
+    if shard:
+        from imxbench.lab_selection import parse_shard, shard_of
+
+        boards_ = shard_of(boards_, *parse_shard(shard))
+        shown = ", ".join(b.name for b in boards_) or "none"
+        click.echo(f"shard {shard}: {shown}", err=True)
     model = model_path or reference_model()
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
@@ -675,6 +750,8 @@ def nightly(
         emulate=emulation,
         junit_path=junit_path,
         summary_path=summary_path,
+        night=night,
+        shard=shard,
     )
     with open_store(db_url, reports_dir) as store:
         result = run_nightly(store, boards_, config, progress=_progress)
@@ -701,6 +778,23 @@ def nightly(
     sys.exit(result.exit_code)
 
 
+def _lab_boards(
+    inventory_path: Path, names: str, tag: str | None, emulate: bool, coordinator: str | None
+) -> list[Board]:
+    """The nightly's boards; `--tag` with a coordinator: boards.yaml's and the lab's places."""
+    if not (tag and coordinator) or emulate:
+        return resolve_boards(inventory_path, names, emulate)
+    from imxbench.lab_selection import lab_boards, merge_boards
+
+    listed = load_inventory(inventory_path).boards.values() if inventory_path.exists() else []
+    chosen = merge_boards([b for b in listed if tag in b.tags], lab_boards(coordinator, tag))
+    if not chosen:
+        raise ConfigError(
+            f"no board in {inventory_path} and no place of {coordinator} has the tag {tag!r}"
+        )
+    return chosen
+
+
 def _json_option(name: str, text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -711,6 +805,30 @@ def _json_option(name: str, text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a JSON object")
     return value
+
+
+# -- labgrid lab ----------------------------------------------------------------------------
+@cli.group("lab")
+def lab_group() -> None:
+    """Boards from labgrid places (docs/LAB.md)."""
+
+
+@lab_group.command("sweep")
+@click.option(
+    "--coordinator",
+    envvar="LG_COORDINATOR",
+    required=True,
+    help="labgrid coordinator HOST[:PORT] (default: LG_COORDINATOR).",
+)
+def lab_sweep(coordinator: str) -> None:
+    """Release the places of imxbench jobs that died (lease not renewed for twice its time)."""
+    from imxbench.lab_places import sweep
+
+    freed = sweep(coordinator)
+    for line in freed:
+        click.echo(f"released {line}")
+    if not freed:
+        click.echo("no expired imxbench lease")
 
 
 # -- emulator --------------------------------------------------------------------------------
@@ -809,6 +927,37 @@ def main() -> None:
         _interrupted(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def entry() -> None:
+    """The `imxbench` console script: main(), then a quick exit.
+
+    Tearing the interpreter down (freeing pandas, matplotlib, SQLAlchemy... module by module)
+    takes 0.1-0.2 s after a run and nothing of ours needs it: the exit handlers still run and
+    the output is flushed, then os._exit. Not when another (non-daemon) thread is still alive:
+    a normal exit waits for it. In-process callers (tests) call main().
+    """
+    import atexit
+    import contextlib
+    import os
+    import threading
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if any(t.is_alive() and not t.daemon for t in others):
+        sys.exit(code)  # type: ignore[arg-type]
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # what SystemExit("message") does
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe (`| head`): nothing left to say
+            stream.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ class Board:
     tags: tuple[str, ...] = ()
     connect_timeout_s: float = 10.0
     emulated: bool = False
+    place: str | None = None  # a labgrid place: host/port/user come from its NetworkService
+    coordinator: str | None = None  # the place's labgrid coordinator (None: $LG_COORDINATOR)
 
 
 def _auth(value: Any, where: Where) -> AuthSpec:
@@ -105,7 +107,9 @@ def _workdir(value: Any, where: Where) -> str:
 BOARD_SCHEMA = Schema(
     {
         "soc": Field(one_of(*SOCS), required=True),
-        "host": Field(is_str, required=True),
+        "host": Field(is_str),  # or `place` (lab_places.py): exactly one of the two
+        "place": Field(is_str),
+        "coordinator": Field(is_str),
         "port": Field(is_port),
         "user": Field(is_str),
         "auth": Field(_auth),
@@ -158,8 +162,24 @@ def load_inventory(path: Path = DEFAULT_INVENTORY, ssh_config: Path | None = Non
         if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
             raise at.error("board names are letters, digits, '-', '_' and '.'")
         values = BOARD_SCHEMA.apply(raw, at)
+        _check_place(values, at)
         boards[name] = _with_ssh_config(name, values, config)
     return Inventory(path=path, boards=boards)
+
+
+def _check_place(values: dict[str, Any], at: Where) -> None:
+    """A board has a host or a labgrid place; a place's NetworkService says how to reach it."""
+    if values["place"] is None:
+        if values["host"] is None:
+            raise at.child("host").error("missing required key (or `place`: a labgrid place)")
+        if values["coordinator"] is not None:
+            raise at.child("coordinator").error("only with `place`")
+        return
+    for key in ("host", "port", "user", "proxy_jump"):
+        if values[key] is not None:
+            raise at.child(key).error(
+                "not with `place`: the place's NetworkService gives address, port and username"
+            )
 
 
 def _mapping(value: Any, where: Where) -> dict[Any, Any]:
@@ -181,14 +201,14 @@ def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig:
 
 
 def _with_ssh_config(name: str, values: dict[str, Any], config: paramiko.SSHConfig) -> Board:
-    found = config.lookup(values["host"])
+    found = config.lookup(values["host"]) if values["host"] else {}
     auth: AuthSpec = values["auth"] or AuthSpec()
     if values["auth"] is None and found.get("identityfile"):
         auth = AuthSpec(type="key", key_file=found["identityfile"][0])
     return Board(
         name=name,
         soc=values["soc"],
-        host=found.get("hostname", values["host"]),
+        host=found.get("hostname", values["host"] or ""),
         port=values["port"] or int(found.get("port", 22)),
         user=values["user"] or found.get("user", "root"),
         auth=auth,
@@ -199,6 +219,8 @@ def _with_ssh_config(name: str, values: dict[str, Any], config: paramiko.SSHConf
         benchmark_model=values["benchmark_model"],
         tags=tuple(values["tags"]),
         connect_timeout_s=values["connect_timeout_s"],
+        place=values["place"],
+        coordinator=values["coordinator"],
     )
 
 

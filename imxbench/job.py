@@ -7,18 +7,19 @@ output) and logs/<board>/<cell>-<step>.log (benchmark_model's raw output).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import json
 import secrets
+import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from imxbench.accuracy import AccuracyRequest, Evaluation
-from imxbench.accuracy_report import summary_rows, write_accuracy_json
 from imxbench.delegates import DelegateSpec, select_delegates
 from imxbench.errors import ConfigError
 from imxbench.inventory import Board
@@ -34,7 +35,11 @@ from imxbench.pipeline import (
     run_board,
 )
 from imxbench.plan import RunSettings
-from imxbench.results import build_table, delegate_share, execution_of, join_accuracy, summarize
+
+if TYPE_CHECKING:  # pandas (results) and accuracy load when needed: while the boards work
+    import pandas as pd
+
+    from imxbench.accuracy import AccuracyRequest, Evaluation
 
 
 @dataclass
@@ -77,12 +82,14 @@ def run_job(
     resume: Path | None = None,
     accuracy: AccuracyRequest | None = None,
     run_id: str | None = None,
+    preload: Sequence[str] = (),
 ) -> JobResult:
     """Bad input (model, delegate names) fails here, before any board is touched.
 
     `resume` names an earlier run directory: its successful steps are kept and only the
     missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
-    what had finished.
+    what had finished. `preload`: modules the caller needs after the job (e.g. the report's),
+    imported while the boards work.
     """
     plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared: dict[str, PreparedModel] = {}
@@ -90,7 +97,11 @@ def run_job(
         for spec in specs:
             if spec.name not in prepared:
                 prepared[spec.name] = prepare_model(model, spec, vela_cache)
-    evaluation = Evaluation.prepare(accuracy, model) if accuracy else None
+    evaluation = None
+    if accuracy is not None:
+        from imxbench.accuracy import Evaluation
+
+        evaluation = Evaluation.prepare(accuracy, model)
     kept_rows: list[dict[str, Any]] = []
     done: dict[str, frozenset[StepKey]] = {}
     if resume is not None:
@@ -113,8 +124,10 @@ def run_job(
     _write_json(out_dir / "run.json", run_doc)
     hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
     board_runs, interrupted = _run_boards(
-        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks
+        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks, preload
     )
+    from imxbench.results import build_table, join_accuracy, summarize
+
     rows = kept_rows + [
         _row(run_id, run, record, prepared[record.delegate], settings)
         for run in board_runs
@@ -123,6 +136,8 @@ def run_job(
     table = build_table(rows)
     summary = summarize(table)
     if evaluation is not None:
+        from imxbench.accuracy_report import summary_rows, write_accuracy_json
+
         summary = join_accuracy(summary, summary_rows(evaluation.cells))
         write_accuracy_json(evaluation, out_dir)
         evaluation.close()
@@ -162,11 +177,20 @@ def _run_boards(
     progress: Progress | None,
     done: dict[str, frozenset[StepKey]],
     hooks: dict[str, BoardHook] | None = None,
+    preload: Sequence[str] = (),
 ) -> tuple[list[BoardRun], bool]:
     """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
     (killing their remote steps) and still collects what they finished."""
     token = CancelToken()
     interrupted = False
+    preloader = _Preloader(["imxbench.results", *preload], [b.name for b in boards])
+
+    def say(board: str, cell: str, message: str) -> None:
+        if cell != "-":  # a cell's first step: this board is busy benchmarking
+            preloader.board_busy(board)
+        if progress is not None:
+            progress(board, cell, message)
+
     with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
         futures = [
             pool.submit(
@@ -177,13 +201,15 @@ def _run_boards(
                 settings,
                 out_dir,
                 emulate=emulate,
-                progress=progress,
+                progress=say,
                 skip=done.get(b.name, frozenset()),
                 cancel=token,
                 after_cells=(hooks or {}).get(b.name),
             )
             for b in boards
         ]
+        for board, future in zip(boards, futures, strict=True):
+            future.add_done_callback(functools.partial(preloader.board_done, board.name))
         while True:
             try:
                 if not wait(futures, timeout=0.2).not_done:
@@ -192,6 +218,37 @@ def _run_boards(
                 interrupted = True
                 token.cancel()
         return [f.result() for f in futures], interrupted
+
+
+class _Preloader:
+    """Imports what the end of the job needs (pandas, the report's matplotlib: about a second
+    of CPU) while the boards run their benchmark steps and the host only waits: it starts once
+    every board is busy with its cells (or done). Not earlier: connecting and probing are many
+    short round trips, which an import holding the interpreter lock would slow down. In a
+    thread, not the main one, so that Ctrl-C never lands in the middle of an import; a failed
+    import is left for the real one, later, to report."""
+
+    def __init__(self, modules: Sequence[str], boards: Sequence[str]) -> None:
+        self._modules = list(modules)
+        self._waiting = set(boards)
+        self._lock = threading.Lock()
+
+    def board_busy(self, board: str) -> None:
+        with self._lock:
+            if not self._waiting:
+                return  # started already
+            self._waiting.discard(board)
+            if self._waiting:
+                return
+        threading.Thread(target=self._load, name="imxbench-preload", daemon=True).start()
+
+    def board_done(self, board: str, _future: object) -> None:
+        self.board_busy(board)  # e.g. unreachable: it will not get busy
+
+    def _load(self) -> None:
+        for name in self._modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
 
 
 def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:
@@ -217,6 +274,8 @@ def _row(
     model: PreparedModel,
     settings: RunSettings,
 ) -> dict[str, Any]:
+    from imxbench.results import delegate_share, execution_of
+
     facts = run.facts.raw if run.facts else {}
     metrics = record.metrics
     vela = model.vela

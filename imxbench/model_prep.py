@@ -221,6 +221,9 @@ def vela_version(vela: Path) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _vela_version(vela: str, _mtime_ns: int) -> str:
+    own = _installed_vela_version(Path(vela))
+    if own is not None:
+        return own
     try:
         proc = subprocess.run(
             [vela, "--version"], capture_output=True, text=True, timeout=120, check=False
@@ -234,6 +237,23 @@ def _vela_version(vela: str, _mtime_ns: int) -> str:
             _tail(proc.stdout + proc.stderr) or None,
         )
     return version[0].strip()
+
+
+def _installed_vela_version(vela: Path) -> str | None:
+    """The version of the ethos-u-vela installed with this interpreter when `vela` is that
+    distribution's own console script: what `vela --version` prints (Vela reports its package
+    metadata), without starting a Python that imports Vela (~0.2 s, on every ethosu run)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("ethos-u-vela")
+    except metadata.PackageNotFoundError:
+        return None
+    target = vela.resolve()
+    for file in dist.files or ():
+        if file.name == "vela" and Path(str(file.locate())).resolve() == target:
+            return dist.version
+    return None
 
 
 def cache_key(model_sha256: str, version: str, args: list[str]) -> str:

@@ -27,6 +27,7 @@ from imxbench.errors import ConfigError
 from imxbench.inventory import Board
 from imxbench.job import run_job
 from imxbench.lab import Emulation
+from imxbench.lab_places import hold_places
 from imxbench.nightly_report import NightContext, outcome, render_junit, render_markdown
 from imxbench.pipeline import Progress
 from imxbench.plan import RunSettings
@@ -53,6 +54,8 @@ class NightlyConfig:
     emulate: bool | Emulation = False
     junit_path: Path | None = None
     summary_path: Path | None = None
+    night: str | None = None  # shards of one night share it (`report --night`)
+    shard: str | None = None  # "i/n"
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,16 @@ def run_nightly(
             job=f"nightly {header.run_id}",
             wait_s=config.lock_wait_s,
         ) as (held, busy),
+        hold_places(  # labgrid places (lab_places.py): reserved, acquired, always released
+            [] if config.emulate else [b for b in boards if b.name in held],
+            job=f"nightly {header.run_id}",
+            wait_s=config.lock_wait_s,
+        ) as (reached, place_busy),
         announced_run(store, header, busy),
     ):
-        chosen = [b for b in boards if b.name in held]
+        busy.update(place_busy)
+        chosen = [reached.get(b.name, b) for b in boards if b.name in held and b.name not in busy]
+        _write_night(out_dir, config, names)
         if chosen:
             job = run_job(
                 chosen,
@@ -177,6 +187,13 @@ def verdicts_document(verdicts: tuple[CellVerdict, ...]) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+def _write_night(out_dir: Path, config: NightlyConfig, boards: list[str]) -> None:
+    """night.json: which night and shard this run is (`imxbench report --night` merges)."""
+    if config.night or config.shard:
+        doc = {"night": config.night, "shard": config.shard, "boards": boards}
+        _write(out_dir / "night.json", json.dumps(doc, indent=1))
 
 
 def _write(path: Path, text: str) -> None:

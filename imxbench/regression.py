@@ -52,10 +52,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from scipy import stats
+if TYPE_CHECKING:  # numpy and scipy load in the functions that compute: `imxbench run` and
+    import numpy as np  # `history` only need the records and the names defined here
 
 VerdictName = Literal[
     "regressed", "improved", "unchanged", "inconclusive", "new", "missing", "failed"
@@ -156,6 +156,8 @@ class Noise:
 def estimate_noise(runs: Sequence[Sequence[float]]) -> Noise:
     """The noise of a series from its history: latency samples (µs) of each run, oldest first.
     Runs without samples are skipped; values <= 0 are ignored."""
+    import numpy as np
+
     logs = [y for y in (_logs(r) for r in runs) if len(y)]
     if not logs:
         return Noise()
@@ -175,6 +177,8 @@ def estimate_noise(runs: Sequence[Sequence[float]]) -> Noise:
 
 
 def _logs(values: Sequence[float]) -> np.ndarray:
+    import numpy as np
+
     arr = np.asarray([v for v in values if v is not None and v > 0], dtype=float)
     return np.log(arr) if len(arr) else np.zeros(0)
 
@@ -232,6 +236,9 @@ def compare_samples(
     `noise` is the series' history noise (estimate_noise over the good runs before tonight,
     the baseline runs among them); tonight's own repetition spread is pooled in here.
     """
+    import numpy as np
+    from scipy import stats
+
     cur = _logs(current)
     base = [y for y in (_logs(r) for r in baseline_runs) if len(y)]
     if not len(cur):
@@ -375,6 +382,8 @@ def compare_accuracy(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> AccuracyVerdict:
     """(correct, total) tonight against the baseline's, for one metric (top1, top5)."""
+    from scipy import stats
+
     if current is None or current[1] <= 0:
         return AccuracyVerdict(metric, "failed", detail="no accuracy result tonight")
     p_c = current[0] / current[1]

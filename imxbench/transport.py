@@ -400,7 +400,11 @@ def _jump_board(board: Board) -> Board:
 
 def _open_socket(board: Board, jump: BoardSession | None) -> socket.socket | paramiko.Channel:
     if jump is None:
-        return socket.create_connection((board.host, board.port), timeout=board.connect_timeout_s)
+        sock = socket.create_connection((board.host, board.port), timeout=board.connect_timeout_s)
+        # SSH's small request/reply packets (channel open, exec, SFTP stat) would otherwise
+        # wait for the peer's delayed ACK (Nagle): ~40 ms per command on Linux.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     return jump._transport.open_channel(
         "direct-tcpip",
         (board.host, board.port),

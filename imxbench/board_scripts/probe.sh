@@ -6,9 +6,14 @@ WORKDIR=${1:-/home/root/imxbench}
 PROBE_FORMAT=1
 
 # A JSON string from arbitrary text: one line, control characters dropped, \ and " escaped.
+# Printable text without \ or " (nearly every value) is printed as it is: no 3 processes to fork.
 js() {
-  printf '"%s"' "$(printf '%s' "$1" | tr '\000\n\r\t' ',   ' | tr -d '\001-\037' \
-    | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/,*$//')"
+  case $1 in
+    *[![:print:]]* | *\\* | *\"* | *,)
+      printf '"%s"' "$(printf '%s' "$1" | tr '\000\n\r\t' ',   ' | tr -d '\001-\037' \
+        | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/,*$//')" ;;
+    *) printf '"%s"' "$1" ;;
+  esac
 }
 # A JSON string, or null when empty.
 jsn() { if [ -n "$1" ]; then js "$1"; else printf 'null'; fi; }
@@ -61,6 +66,9 @@ print(version("ai-edge-litert", "ai_edge_litert"))
 ' 2>/dev/null
 }
 
+# The document. It runs as `py_facts | facts` (the end of this file): python3 starts while the
+# other facts are gathered, and hands its 3 lines over on stdin.
+facts() {
 printf '{"format": %s' "$PROBE_FORMAT"
 printf ', "soc_id": '; jsn "$(rd /sys/devices/soc0/soc_id)"
 printf ', "soc_family": '; jsn "$(rd /sys/devices/soc0/family)"
@@ -91,11 +99,11 @@ for bm in /usr/bin/tensorflow-lite-*/examples/benchmark_model; do
 done
 printf ']'
 
-pyf=$(py_facts)
+IFS= read -r python_version; IFS= read -r tflite_runtime; IFS= read -r ai_edge_litert
 printf ', "python3": '; jsn "$(command -v python3 2>/dev/null)"
-printf ', "python_version": '; jsn "$(printf '%s\n' "$pyf" | sed -n 1p)"
-printf ', "tflite_runtime": '; jsn "$(printf '%s\n' "$pyf" | sed -n 2p)"
-printf ', "ai_edge_litert": '; jsn "$(printf '%s\n' "$pyf" | sed -n 3p)"
+printf ', "python_version": '; jsn "$python_version"
+printf ', "tflite_runtime": '; jsn "$tflite_runtime"
+printf ', "ai_edge_litert": '; jsn "$ai_edge_litert"
 printf ', "vela": '; jsn "$(vela --version 2>/dev/null | head -n 1)"
 
 printf ', "delegates": ['
@@ -133,3 +141,6 @@ printf ', "workdir_free_kb": '; jnum "$(free_kb "$WORKDIR")"
 printf ', "emulated": '
 if [ -e /usr/share/imxbench-emulator/board.json ]; then jbool 1; else jbool 0; fi
 printf '}\n'
+}
+
+py_facts | facts

@@ -102,7 +102,7 @@ def main() -> None:
         bare_loop(it, inputs[:200], src, dst)  # warm up
         loop_b, loop_e, proc_b, proc_e = [], [], [], []
         for r in range(ROUNDS):
-            pair = [
+            steps = [
                 lambda: loop_b.append(timed(lambda: bare_loop(it, inputs, src, dst))),
                 lambda: loop_e.append(
                     timed(lambda: evaluate.run_all(it, inputs, labels, source, target))
@@ -113,7 +113,7 @@ def main() -> None:
                 ),
             ]
             with contextlib.redirect_stderr(io.StringIO()):  # evaluate's progress lines
-                for step in pair if r % 2 == 0 else pair[1::-1] + pair[:1:-1]:
+                for step in steps if r % 2 == 0 else steps[::-1]:  # alternate who goes first
                     step()
     b, e = statistics.median(loop_b), statistics.median(loop_e)
     pb, pe = statistics.median(proc_b), statistics.median(proc_e)

@@ -30,8 +30,10 @@ def main() -> None:
         bare_s.append(wall_s(bare))
         cli_s.append(wall_s(cli))
     b, c = statistics.median(bare_s), statistics.median(cli_s)
-    print(f"python -c pass: {b * 1000:.1f} ms   imxbench --help: {c * 1000:.1f} ms   "
-          f"ratio {c / b:.2f}x (target <= 3x)")
+    print(
+        f"P3: python -c pass {b * 1000:.1f} ms, imxbench --help {c * 1000:.1f} ms: "
+        f"ratio {c / b:.2f}x (target <= 3x; medians of {ROUNDS} interleaved rounds)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Target: imxbench >= 0.9x scp's throughput; an unchanged re-deploy transfers 0 by
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from imxbench.transport import BoardSession
 from tests.ssh_servers import start_sshd
 
 SIZE = 50 * 1024 * 1024
-ROUNDS = 3
+ROUNDS = 5
 
 
 def main() -> None:
@@ -53,11 +54,13 @@ def measure(server, tmp: Path) -> None:  # type: ignore[no-untyped-def]
         with BoardSession.connect(board) as session:
             again = deploy_file(session, local)
         assert again.transferred_bytes == 0
-    scp_mb_s = SIZE / 1e6 / min(scp_s)
-    ours_mb_s = SIZE / 1e6 / min(ours_s)
-    print(f"scp: {scp_mb_s:.0f} MB/s   imxbench deploy: {ours_mb_s:.0f} MB/s   "
-          f"ratio {ours_mb_s / scp_mb_s:.2f}x (target >= 0.9x); "
-          "unchanged re-deploy: 0 bytes")
+    scp_mb_s = SIZE / 1e6 / statistics.median(scp_s)
+    ours_mb_s = SIZE / 1e6 / statistics.median(ours_s)
+    print(
+        f"P4: scp {scp_mb_s:.0f} MB/s, imxbench deploy {ours_mb_s:.0f} MB/s (50 MB, medians of "
+        f"{ROUNDS} interleaved rounds, connection included on both sides): ratio "
+        f"{ours_mb_s / scp_mb_s:.2f}x (target >= 0.9x); an unchanged re-deploy sent 0 bytes"
+    )
 
 
 if __name__ == "__main__":

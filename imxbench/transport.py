@@ -81,7 +81,7 @@ def _process_group_wrapper(command: str) -> str:
     """
     inner = shlex.quote(command)
     return (
-        "exec 3<&0; S=$(command -v setsid) || S=; "
+        "exec 3<&0; S=setsid; command -v setsid >/dev/null 2>&1 || S=; "
         f"$S sh -c {inner} 0<&3 3<&- & p=$!; exec 3<&-; "
         f'echo "{PGID_MARKER.decode()}$p" >&2; wait $p'
     )

@@ -137,7 +137,10 @@ def test_history_compare_and_baseline_commands(nights: list[Any], reports: Path)
     assert code == 0
     runs = json.loads(out)
     assert [r["run_id"] for r in runs] == ids[::-1]
-    assert runs[1]["verdicts"] == {"regressed": 1, "unchanged": 4}
+    verdicts = runs[1]["verdicts"]
+    # with one baseline night an unchanged cell may honestly be "inconclusive": never an alarm
+    assert verdicts.pop("regressed") == 1
+    assert set(verdicts) <= {"unchanged", "inconclusive"} and sum(verdicts.values()) == 4
     assert runs[1]["boards"] == ["imx8mp", "imx93"] and runs[1]["status"] == "complete"
     code, out, _ = cli("history", *where, "--delegate", "vx", "--since", "2000-01-01")
     assert code == 0 and ids[0] in out and "nightly  complete" in out

@@ -35,6 +35,38 @@ INVENTORY = click.option(
     show_default=True,
     help="The lab inventory (boards.yaml).",
 )
+MODEL = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
+)
+
+
+def benchmark_settings(command: Any) -> Any:
+    """The benchmark_model settings that `run` and `nightly` share."""
+    options = [
+        click.option("--num-runs", type=click.IntRange(1), default=50, show_default=True),
+        click.option("--warmup-runs", type=click.IntRange(0), default=1, show_default=True),
+        click.option("--min-secs", type=click.FloatRange(0), default=1.0, show_default=True),
+        click.option(
+            "--threads", type=click.IntRange(1, 64), help="CPU threads (default: 1 and all)."
+        ),
+        click.option("--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass."),
+        click.option(
+            "--timeout",
+            "step_timeout_s",
+            type=click.FloatRange(1),
+            default=600.0,
+            show_default=True,
+            help="Seconds one benchmark_model process may take.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 EMULATE = click.option(
     "--emulate",
     is_flag=True,
@@ -76,8 +108,7 @@ def boards(ctx: click.Context, inventory_path: Path, fmt: str) -> None:
         if row["place"]:
             where = f"labgrid place {row['place']}@{row['coordinator'] or '$LG_COORDINATOR'}"
         click.echo(
-            f"{row['name']:<14} {row['soc']:<7} {where} "
-            f"workdir={row['workdir']} tags={tags}"
+            f"{row['name']:<14} {row['soc']:<7} {where} workdir={row['workdir']} tags={tags}"
         )
 
 
@@ -161,12 +192,7 @@ def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
     required=True,
     help="A board of the inventory, a comma-separated list, 'all' or 'tag:NAME'.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
-)
+@MODEL
 @click.option(
     "--delegate",
     "delegate_names",
@@ -179,19 +205,7 @@ def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
     show_default=True,
     help="Separate benchmark_model processes per delegate.",
 )
-@click.option("--num-runs", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--warmup-runs", type=click.IntRange(0), default=1, show_default=True)
-@click.option("--min-secs", type=click.FloatRange(0), default=1.0, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), help="CPU threads (default: 1 and all).")
-@click.option("--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass.")
-@click.option(
-    "--timeout",
-    "step_timeout_s",
-    type=click.FloatRange(1),
-    default=600.0,
-    show_default=True,
-    help="Seconds one benchmark_model process may take.",
-)
+@benchmark_settings
 @click.option(
     "--reports",
     "reports_dir",
@@ -608,27 +622,10 @@ def baseline_list(db_url: str | None, reports_dir: Path) -> None:
     help="An id shared by the shards of one night (e.g. the CI pipeline id): "
     "`imxbench report --night ID` merges them.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
-)
+@MODEL
 @click.option("--delegate", "delegate_names", help="Comma-separated delegates (default: all).")
 @click.option("--repetitions", type=click.IntRange(2, 1000), default=5, show_default=True)
-@click.option("--num-runs", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--warmup-runs", type=click.IntRange(0), default=1, show_default=True)
-@click.option("--min-secs", type=click.FloatRange(0), default=1.0, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), help="CPU threads (default: 1 and all).")
-@click.option("--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass.")
-@click.option(
-    "--timeout",
-    "step_timeout_s",
-    type=click.FloatRange(1),
-    default=600.0,
-    show_default=True,
-    help="Seconds one benchmark_model process may take.",
-)
+@benchmark_settings
 @click.option(
     "--baseline",
     "baseline_policy",

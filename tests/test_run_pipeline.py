@@ -16,6 +16,7 @@ from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.inventory import AuthSpec, Board
 from imxbench.job import JobResult, run_job
 from imxbench.plan import RunSettings
+from tests.emulator_fixtures import run_ssh
 from tests.ssh_servers import SshServer, have, start_board_sshd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -222,25 +223,8 @@ def test_a_hanging_benchmark_model_times_out_and_is_killed(
     rows = result.table.to_dict("records")
     assert [r["status"] for r in rows] == ["failed", "failed"]
     assert "timed out after 3 s" in rows[0]["error"]
-    with_ps = subprocess.run(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"UserKnownHostsFile={board8.known_hosts_path}",
-            "-p",
-            str(board8.port),
-            "root@127.0.0.1",
-            "ps -eo args",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert "benchmark_tool" not in with_ps.stdout  # nothing left running on the board
+    with_ps = run_ssh(board8, "ps -eo args").stdout.decode()
+    assert "benchmark_tool" not in with_ps  # nothing left running on the board
 
 
 # -- the same pipeline through OpenSSH sshd serving an emulated board ------------------------

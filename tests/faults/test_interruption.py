@@ -16,6 +16,7 @@ from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.inventory import AuthSpec, Board
 from imxbench.job import run_job
 from imxbench.plan import RunSettings
+from tests.emulator_fixtures import run_ssh
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
@@ -42,24 +43,7 @@ def board_for(emulator: RunningEmulator) -> Board:
 
 
 def on_board(emulator: RunningEmulator, command: str) -> str:
-    return subprocess.run(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"UserKnownHostsFile={emulator.known_hosts_path}",
-            "-p",
-            str(emulator.port),
-            "root@127.0.0.1",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
+    return run_ssh(emulator, command).stdout.decode()
 
 
 def test_connection_dropped_mid_run_reconnects_and_loses_nothing(

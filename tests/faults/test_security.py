@@ -19,6 +19,7 @@ from imxbench.inventory import AuthSpec, Board
 from imxbench.job import run_job
 from imxbench.plan import RunSettings
 from imxbench.transport import BoardSession
+from tests.emulator_fixtures import run_ssh
 from tests.ssh_servers import SshServer, have, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,29 +83,12 @@ def test_a_hostile_workdir_runs_the_whole_pipeline_quoted(tmp_path: Path) -> Non
         result = run_job(
             [board], MODEL, load_catalogue(), "cpu,ethosu", settings_, tmp_path, tmp_path / "vela"
         )
-        listing = subprocess.run(
-            [
-                "ssh",
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                f"UserKnownHostsFile={emulator.known_hosts_path}",
-                "-p",
-                str(emulator.port),
-                "root@127.0.0.1",
-                f"ls /home/root; ls -d {CANARY} 2>&1",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        listing = run_ssh(emulator, f"ls /home/root; ls -d {CANARY} 2>&1").stdout.decode()
     finally:
         emulator.stop()
     assert result.failures == []
-    assert "imx bench;touch" in listing.stdout  # one directory with the whole hostile name
-    assert "No such file" in listing.stdout  # the canary was never created on the board
+    assert "imx bench;touch" in listing  # one directory with the whole hostile name
+    assert "No such file" in listing  # the canary was never created on the board
     assert not CANARY.exists()
 
 

@@ -37,4 +37,4 @@ PYTHON=${PYTHON:-python3}
 { [ -x .venv-bsp/bin/python ] || "$PYTHON" -m venv .venv-bsp; } &&
   .venv-bsp/bin/pip install -q tflite-runtime==2.14.0 'numpy<2' ||
   echo "setup.sh: no tflite-runtime 2.14 for $("$PYTHON" -V); the BSP-runtime tests will skip" >&2
-echo "setup.sh: ready. Try: .venv/bin/imxbench boards probe imx8mp --emulate"
+echo "setup.sh: ready. Try: .venv/bin/imxbench run --board imx8mp --emulate"

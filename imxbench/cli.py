@@ -67,6 +67,24 @@ def benchmark_settings(command: Any) -> Any:
     return command
 
 
+def verdict_settings(command: Any) -> Any:
+    """How sure a verdict must be: shared by `compare` and `nightly`."""
+    command = click.option(
+        "--min-effect",
+        type=click.FloatRange(0.1, 100),
+        default=3.0,
+        show_default=True,
+        help="Smallest latency change worth a verdict, percent.",
+    )(command)
+    return click.option(
+        "--alpha",
+        type=click.FloatRange(1e-6, 0.5),
+        default=0.01,
+        show_default=True,
+        help="False-alarm rate of all the cells of a run (a night) together.",
+    )(command)
+
+
 EMULATE = click.option(
     "--emulate",
     is_flag=True,
@@ -508,20 +526,7 @@ def history(
 @cli.command()
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option(
-    "--alpha",
-    type=click.FloatRange(1e-6, 0.5),
-    default=0.01,
-    show_default=True,
-    help="False-alarm rate for all the cells together.",
-)
-@click.option(
-    "--min-effect",
-    type=click.FloatRange(0.1, 100),
-    default=3.0,
-    show_default=True,
-    help="Smallest latency change worth a verdict, percent.",
-)
+@verdict_settings
 @DB
 @REPORTS
 @FORMAT
@@ -633,20 +638,7 @@ def baseline_list(db_url: str | None, reports_dir: Path) -> None:
     show_default=True,
     help="previous (the previous good run), window:K (the last K good runs) or named[:NAME].",
 )
-@click.option(
-    "--alpha",
-    type=click.FloatRange(1e-6, 0.5),
-    default=0.01,
-    show_default=True,
-    help="False-alarm rate of a whole unchanged night.",
-)
-@click.option(
-    "--min-effect",
-    type=click.FloatRange(0.1, 100),
-    default=3.0,
-    show_default=True,
-    help="Smallest latency change worth a verdict, percent.",
-)
+@verdict_settings
 @click.option(
     "--lock-wait",
     "lock_wait_s",

@@ -6,18 +6,14 @@ Vela-compiled graph cannot run here: pass its source model (what the graph was c
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from imxbench.errors import ConfigError
+from imxbench.native_stderr import quiet_native_stderr
 
 TOP_K = 5
 
@@ -64,7 +60,7 @@ class HostModel:
         self.path = model_path
         self.runtime_version = str(getattr(ai_edge_litert, "__version__", "unknown"))
         try:
-            with _quiet_native_stderr():  # LiteRT's "Created ... XNNPACK delegate" notice
+            with quiet_native_stderr():  # LiteRT's "Created ... XNNPACK delegate" notice
                 self._interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
@@ -99,22 +95,6 @@ class HostModel:
             runtime_version=self.runtime_version,
             seconds_per_image=elapsed / max(1, len(inputs)),
         )
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Send what native code writes on fd 2 to a scratch file while the block runs."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,9 +54,8 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,7 @@ from imxbench.emulator import faults as fault_file
 from imxbench.emulator.cost_model import Placement, Unit
 from imxbench.errors import ConfigError
 from imxbench.model_info import ETHOS_U_CUSTOM_OP, INT_QUANT_DTYPES, ModelInfo, inspect_model
+from imxbench.native_stderr import quiet_native_stderr
 
 BOARD_JSON = Path("/usr/share/imxbench-emulator/board.json")
 BOARD_JSON_ENV = "IMXBENCH_EMULATOR_BOARD_JSON"
@@ -461,22 +461,6 @@ class HostRunError(Exception):
         super().__init__(message)
         text = re.sub(r"(?<=\S) (?=Node number \d+ )", "\n", message)
         self.lines = [line.strip() for line in text.splitlines() if line.strip()]
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what the host LiteRT itself logs on fd 2 (the emulator prints the board's)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def random_input(dtype: Any, shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:

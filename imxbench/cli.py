@@ -290,12 +290,12 @@ def run(
     """Deploy the model and run benchmark_model with every delegate the board supports.
 
     Every run is recorded in the results history (--db)."""
+    from imxbench.deferred_store import DeferredStore
     from imxbench.delegates import load_catalogue
     from imxbench.job import run_job
     from imxbench.model_prep import default_cache_root
     from imxbench.plan import RunSettings
     from imxbench.recording import announced_run, new_header, record_of
-    from imxbench.store import open_store
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
     model = model_path or reference_model()
@@ -317,7 +317,7 @@ def run(
         op_profile=not no_op_profile,
         step_timeout_s=step_timeout_s,
     )
-    store = open_store(db_url, reports_dir)
+    store = DeferredStore(db_url, reports_dir)  # opened while the boards work
     resumed = resume.name if resume else None
     header = new_header("run", model, settings, reports_dir, emulated=emulate, run_id=resumed)
     from imxbench.lab_places import reach_boards
@@ -341,6 +341,7 @@ def run(
             accuracy=accuracy,
             run_id=header.run_id,
             preload=["imxbench.report"],  # for _report_at_end
+            background=[store.open_now],
         )
         store.record_run(record_of(result, header))
     for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format

@@ -14,7 +14,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +83,15 @@ def run_job(
     accuracy: AccuracyRequest | None = None,
     run_id: str | None = None,
     preload: Sequence[str] = (),
+    background: Sequence[Callable[[], object]] = (),
 ) -> JobResult:
     """Bad input (model, delegate names) fails here, before any board is touched.
 
     `resume` names an earlier run directory: its successful steps are kept and only the
     missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
     what had finished. `preload`: modules the caller needs after the job (e.g. the report's),
-    imported while the boards work.
+    imported while the boards work; `background`: work done then too, first (e.g. opening the
+    results history) — should it raise, the boards are cancelled and the job raises that.
     """
     plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared: dict[str, PreparedModel] = {}
@@ -123,8 +125,9 @@ def run_job(
     }
     _write_json(out_dir / "run.json", run_doc)
     hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
-    board_runs, interrupted = _run_boards(
-        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks, preload
+    board_runs, interrupted, failure = _run_boards(
+        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks,
+        _Preloader(background, ["imxbench.results", *preload], [b.name for b in boards]),
     )
     from imxbench.results import build_table, join_accuracy, summarize
 
@@ -142,7 +145,7 @@ def run_job(
         write_accuracy_json(evaluation, out_dir)
         evaluation.close()
     _write_outputs(out_dir, table, summary, board_runs)
-    partial = interrupted or any(r.error for r in board_runs)
+    partial = interrupted or failure is not None or any(r.error for r in board_runs)
     _write_json(
         out_dir / "run.json",
         {
@@ -156,6 +159,8 @@ def run_job(
     result = JobResult(run_id, out_dir, board_runs, table, summary, evaluation)
     if interrupted:
         raise JobInterrupted(result)
+    if failure is not None:  # the background work (the results history) failed: say why
+        raise failure
     return result
 
 
@@ -176,14 +181,14 @@ def _run_boards(
     emulate: bool | Emulation,
     progress: Progress | None,
     done: dict[str, frozenset[StepKey]],
-    hooks: dict[str, BoardHook] | None = None,
-    preload: Sequence[str] = (),
-) -> tuple[list[BoardRun], bool]:
+    hooks: dict[str, BoardHook] | None,
+    preloader: _Preloader,
+) -> tuple[list[BoardRun], bool, Exception | None]:
     """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
-    (killing their remote steps) and still collects what they finished."""
+    (killing their remote steps) and still collects what they finished. Background work that
+    failed cancels them too; its error is returned third."""
     token = CancelToken()
     interrupted = False
-    preloader = _Preloader(["imxbench.results", *preload], [b.name for b in boards])
 
     def say(board: str, cell: str, message: str) -> None:
         if cell != "-":  # a cell's first step: this board is busy benchmarking
@@ -214,24 +219,31 @@ def _run_boards(
             try:
                 if not wait(futures, timeout=0.2).not_done:
                     break
+                if preloader.error is not None:
+                    token.cancel()
             except KeyboardInterrupt:
                 interrupted = True
                 token.cancel()
-        return [f.result() for f in futures], interrupted
+        return [f.result() for f in futures], interrupted, preloader.error
 
 
 class _Preloader:
-    """Imports what the end of the job needs (pandas, the report's matplotlib: about a second
-    of CPU) while the boards run their benchmark steps and the host only waits: it starts once
-    every board is busy with its cells (or done). Not earlier: connecting and probing are many
-    short round trips, which an import holding the interpreter lock would slow down. In a
-    thread, not the main one, so that Ctrl-C never lands in the middle of an import; a failed
-    import is left for the real one, later, to report."""
+    """Runs the caller's background work (opening the results history), then imports what the
+    end of the job needs (pandas, the report's matplotlib: about a second of CPU), while the
+    boards run their benchmark steps and the host only waits: it starts once every board is
+    busy with its cells (or done). Not earlier: connecting and probing are many short round
+    trips, which work holding the interpreter lock would slow down. In a thread, not the main
+    one, so that Ctrl-C never lands in the middle of an import; a failed import is left for the
+    real one, later, to report; failed background work is kept in `error`."""
 
-    def __init__(self, modules: Sequence[str], boards: Sequence[str]) -> None:
+    def __init__(
+        self, tasks: Sequence[Callable[[], object]], modules: Sequence[str], boards: Sequence[str]
+    ) -> None:
+        self._tasks = list(tasks)
         self._modules = list(modules)
         self._waiting = set(boards)
         self._lock = threading.Lock()
+        self.error: Exception | None = None
 
     def board_busy(self, board: str) -> None:
         with self._lock:
@@ -246,6 +258,12 @@ class _Preloader:
         self.board_busy(board)  # e.g. unreachable: it will not get busy
 
     def _load(self) -> None:
+        for task in self._tasks:
+            try:
+                task()
+            except Exception as exc:
+                self.error = exc
+                return
         for name in self._modules:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)

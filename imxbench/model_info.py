@@ -150,19 +150,29 @@ def inspect_model(path: Path) -> ModelInfo:
     return inspect_model_bytes(data, path)
 
 
+_PARSED: dict[tuple[str, Path], ModelInfo] = {}  # a run checks its model once per delegate
+
+
 def inspect_model_bytes(data: bytes, path: Path) -> ModelInfo:
     """Like inspect_model, for bytes already in memory (`path` is only used in messages)."""
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ConfigError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    key = (hashlib.sha256(data).hexdigest(), Path(path))
+    if key in _PARSED:
+        return _PARSED[key]  # ModelInfo is immutable
     try:
-        return _parse(data, Path(path))
+        info = _parse(data, Path(path), key[0])
     except ConfigError:
         raise
     except Exception as exc:  # a corrupt flatbuffer fails in many ways inside the accessors
         raise ConfigError(f"{path}: corrupt TFLite flatbuffer ({type(exc).__name__})") from exc
+    if len(_PARSED) >= 16:
+        _PARSED.clear()
+    _PARSED[key] = info
+    return info
 
 
-def _parse(data: bytes, path: Path) -> ModelInfo:
+def _parse(data: bytes, path: Path, sha256: str) -> ModelInfo:
     from ethosu.vela.tflite.Model import Model
 
     model = Model.GetRootAsModel(data, 0)
@@ -185,7 +195,7 @@ def _parse(data: bytes, path: Path) -> ModelInfo:
     description = (model.Description() or b"").decode("utf-8", "replace")
     return ModelInfo(
         path=path,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         size_bytes=len(data),
         description=description,
         tensors=tensors,

@@ -25,7 +25,7 @@ from imxbench.lab import Emulation, emulated
 from imxbench.model_prep import PreparedModel
 from imxbench.plan import Cell, RunSettings, Step, plan_cells
 from imxbench.probe import BoardFacts, probe_board
-from imxbench.transport import BoardSession
+from imxbench.transport import BoardSession, quote_command
 
 Progress = Callable[[str, str, str], None]
 """progress(board, cell, message): called as steps start and end."""
@@ -340,11 +340,11 @@ def _run_step(
     if step.clear_dir:
         q = shlex.quote(step.clear_dir)
         prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
-    if prepare:
-        session.run(" && ".join(prepare), timeout_s=60)
+    # one command, one round trip: the directories are prepared in the step's own command
+    command = " && ".join([*prepare, quote_command(step.argv, step.env)])
     log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
     try:
-        run = session.run(step.argv, env=step.env, timeout_s=settings.step_timeout_s, check=False)
+        run = session.run(command, timeout_s=settings.step_timeout_s, check=False)
     except RemoteTimeout as exc:
         _write_log(log_file, step, b"", exc.stderr_tail.encode())
         return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)

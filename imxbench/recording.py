@@ -1,8 +1,9 @@
 """Running a job with the results history: announce the run, run it, record it.
 
 `announced_run` wraps the job: the run is in the history (as partial) before any board is
-touched; Ctrl-C records what finished (partial, "interrupted"); a crash leaves it partial with
-the reason; bad input (nothing ran) removes it again. The caller records the finished job
+touched (`run`: once its boards are busy, see deferred_store.py); Ctrl-C records what finished
+(partial, "interrupted"); a crash leaves it partial with the reason; bad input (nothing ran)
+removes it again. The caller records the finished job
 with `Store.record_run` — with tonight's verdicts, for a nightly — in one transaction.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imxbench.errors import ConfigError
 from imxbench.job import JobInterrupted, JobResult, new_run_id
@@ -24,7 +26,10 @@ from imxbench.run_record import (
     record_from_job,
     utc_now,
 )
-from imxbench.store import Store
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the store, which `run` opens while its boards work
+    from imxbench.deferred_store import DeferredStore
+    from imxbench.store import Store
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM): the cells that finished are recorded"
 
@@ -65,7 +70,7 @@ def record_of(
 
 @contextmanager
 def announced_run(
-    store: Store, header: RunHeader, board_errors: Mapping[str, str] | None = None
+    store: Store | DeferredStore, header: RunHeader, board_errors: Mapping[str, str] | None = None
 ) -> Iterator[None]:
     """Announce `header` in the history for the duration of the job (see the module doc)."""
     store.begin_run(header)

@@ -285,6 +285,11 @@ def _usr_files(
             0o755,
         ),
     }
+    # where the BSP's pip put the wheel (NXP_FACTS §1.2), for the probe, which reads versions
+    # from the metadata directories' names; the modules themselves come from BOARD_PYTHON_DIR
+    site_packages = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    for meta in BOARD_PYTHON_DIR.glob("*.dist-info/*"):
+        files[f"{site_packages}/{meta.parent.name}/{meta.name}"] = (meta.read_bytes(), 0o644)
     for library, delegate in spec.delegates.items():
         text = f"imxbench emulator stand-in: {delegate} delegate of {spec.soc_id} ({library})\n"
         files[_rel(library)] = (text.encode(), 0o755)

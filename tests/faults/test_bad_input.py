@@ -3,6 +3,7 @@ never a traceback, and nothing started on any board."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -115,3 +116,21 @@ def test_dataset_errors(tmp_path: Path) -> None:
     (tmp_path / "junk" / "readme.txt").write_text("not a dataset")
     done = imxbench("run", "--board", "imx8mp", "--emulate", "--dataset", str(tmp_path / "junk"))
     assert_one_line_exit_2(done, str(tmp_path / "junk"))
+
+
+def test_bad_history_url_stops_the_run(tmp_path: Path) -> None:
+    """`run` opens its history while the board works (deferred_store.py): a bad --db still
+    ends the run with one line and exit 2, the board's step is cancelled, and what was asked is
+    on disk as a partial run."""
+    done = imxbench(
+        "run", "--board", "imx8mp", "--emulate", "--reports", str(tmp_path), "--db", "bogus:://x",
+        "--delegate", "cpu", "--repetitions", "3", "--no-op-profile", "--min-secs", "2",
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("imxbench:")]
+    assert errors == ["imxbench: --db bogus:://x: unsupported database URL"], done.stderr
+    assert "rep 3 ok" not in done.stderr  # cancelled: 3 steps of >= 2 s did not all run
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "partial"
+    assert not (tmp_path / "imxbench.sqlite").exists()  # no other history was written instead

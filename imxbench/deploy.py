@@ -15,9 +15,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
 from imxbench.errors import InfrastructureError
+from imxbench.ssh_import import paramiko
 from imxbench.transport import BoardSession
 
 HASH_CHARS = 16

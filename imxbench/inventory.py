@@ -8,6 +8,7 @@ user root). Passwords never live in YAML: a board may name an environment variab
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,13 +190,16 @@ def _mapping(value: Any, where: Where) -> dict[Any, Any]:
 
 
 def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig:
-    import paramiko
+    from imxbench.ssh_import import enable_match_exec, paramiko
 
     path = path or Path(os.path.expanduser("~/.ssh/config"))
     if not path.is_file():
         return paramiko.SSHConfig()
     try:
-        return paramiko.SSHConfig.from_path(str(path))
+        text = path.read_text()
+        if re.search(r"^\s*match\b.*\bexec\b", text, re.IGNORECASE | re.MULTILINE):
+            enable_match_exec()
+        return paramiko.SSHConfig.from_text(text)
     except Exception as exc:  # paramiko raises several types for a malformed file
         raise ConfigError(f"{path}: cannot parse ssh config: {exc}") from None
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import paramiko
-
 from imxbench.errors import (
     ConfigError,
     ConnectError,
@@ -29,6 +27,7 @@ from imxbench.errors import (
     RemoteTimeout,
 )
 from imxbench.inventory import Board
+from imxbench.ssh_import import paramiko
 
 PGID_MARKER = b"__IMXBENCH_PGID__ "
 WINDOW_BYTES = 16 * 1024 * 1024  # a deep window and large packets: 2x paramiko's bulk throughput

@@ -102,6 +102,19 @@ def test_ssh_config_supplies_hostname_user_port_key_and_jump(tmp_path: Path) -> 
     assert board.auth.key_file == "~/.ssh/id_lab"  # boards.yaml wins over IdentityFile
 
 
+def test_ssh_config_match_exec_runs_its_command(tmp_path: Path) -> None:
+    """paramiko is imported without invoke (ssh_import.py); a `Match exec` still works."""
+    config = tmp_path / "ssh_config"
+    marker = tmp_path / "exec-ran"
+    config.write_text(
+        f'Match exec "touch {marker}"\n  User from-match\n'
+        'Match exec "false"\n  Port 2299\n'
+    )
+    board = load_inventory(write(tmp_path, GOOD), ssh_config=config).get("lab8")
+    assert marker.exists()
+    assert (board.user, board.port) == ("from-match", 22)
+
+
 def test_cli_reports_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n")
     result = CliRunner().invoke(cli, ["boards", "--inventory", str(path)])

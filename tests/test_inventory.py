@@ -102,8 +102,12 @@ def test_ssh_config_supplies_hostname_user_port_key_and_jump(tmp_path: Path) -> 
     assert board.auth.key_file == "~/.ssh/id_lab"  # boards.yaml wins over IdentityFile
 
 
-def test_ssh_config_match_exec_runs_its_command(tmp_path: Path) -> None:
+def test_ssh_config_match_exec_runs_its_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """paramiko is imported without invoke (ssh_import.py); a `Match exec` still works."""
+    stdin = (tmp_path / "stdin").open("w+")  # invoke reads stdin, which pytest's capture refuses
+    monkeypatch.setattr("sys.stdin", stdin)
     config = tmp_path / "ssh_config"
     marker = tmp_path / "exec-ran"
     config.write_text(

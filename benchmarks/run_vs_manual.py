@@ -140,6 +140,28 @@ def manual_script(server: SshServer, steps: list[tuple[str, str | None]], model:
     return "\n".join(lines) + "\n"
 
 
+def minimal_harness(server: SshServer, steps: list[tuple[str, str | None]]) -> str:
+    """The least a Python harness can do: import paramiko, one connection, the same commands
+    one after the other, their output read and dropped. No probe, no upload check, no parsing,
+    no results, history or report: what any paramiko-based harness pays at the very least."""
+    commands = [
+        f"rm -rf {cache} && mkdir -p {cache} && {command}" if cache else command
+        for command, cache in steps
+    ]
+    return f"""
+import paramiko
+client = paramiko.SSHClient()
+client.load_host_keys({str(server.known_hosts)!r})
+client.connect("127.0.0.1", port={server.port}, username="root",
+               key_filename={str(server.client_key)!r}, allow_agent=False, look_for_keys=False)
+client.get_transport().sock.setsockopt(6, 1, 1)  # TCP_NODELAY, as imxbench does
+for command in {commands!r}:
+    _, out, err = client.exec_command(command)
+    out.read(); err.read(); out.channel.recv_exit_status()
+client.close()
+"""
+
+
 def wall_s(argv: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
@@ -193,13 +215,22 @@ def measure(server: SshServer, tmp: Path) -> None:
     remote_model = rows[0]["graph_on_board"].replace(".tflite", "-manual.tflite")
     script = tmp / "manual.sh"
     script.write_text(manual_script(server, steps, remote_model))
+    minimal = tmp / "minimal.py"
+    minimal.write_text(minimal_harness(server, steps))
     ours: list[tuple[float, float, dict[str, float]]] = []  # wall, board time, phases
     theirs: list[tuple[float, float]] = []
+    least: list[float] = []  # the minimal harness's wall - its board time
     for r in range(ROUNDS):
-        for side in ("manual", "imxbench") if r % 2 == 0 else ("imxbench", "manual"):
+        order = (
+            ("manual", "imxbench", "minimal") if r % 2 == 0 else ("minimal", "imxbench", "manual")
+        )
+        for side in order:
             if side == "manual":
                 wall = wall_s(["bash", str(script)])
                 theirs.append((wall, board_time(log, len(steps))))
+            elif side == "minimal":
+                wall = wall_s([sys.executable, str(minimal)])
+                least.append(wall - board_time(log, len(steps)))
             else:
                 wall, lines, _ = imxbench_run(inventory, reports)
                 board_s = board_time(log, len(steps))
@@ -228,6 +259,10 @@ def measure(server: SshServer, tmp: Path) -> None:
         f"{own:.2f} s against their board time in imxbench's own runs (the emulated board shares "
         f"this machine's cores with imxbench); {o - board_t - cli:.2f} s in-process, without the "
         f"{cli:.2f} s of `imxbench --help` (interpreter start {bare:.2f} s + CLI import)"
+    )
+    print(
+        f"floor of any paramiko harness (python, import paramiko, one connection, the same "
+        f"commands, nothing else): {statistics.median(least):.2f} s beyond its board time"
     )
 
 

@@ -25,7 +25,7 @@ the series, each with its own emulated board description and fault file, call th
 `main()` in-process with its wall-clock pacing switched off (the tool only sleeps so that its
 run time matches the modelled time; the printed figures do not depend on it).
 
-    .venv/bin/python benchmarks/regression_power.py [--nights 1000] [--noise 2] [--repetitions 5]
+    .venv/bin/python benchmarks/regression_power.py [--nights 700] [--noise 2] [--repetitions 5]
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def judge_nights(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nights", type=int, default=1000, help="judged nights")
+    parser.add_argument("--nights", type=int, default=700, help="judged nights")
     parser.add_argument("--history", type=int, default=10, help="nights before counting")
     parser.add_argument("--noise", type=float, default=2.0, help="emulator noise_pct")
     parser.add_argument("--night-noise", type=float, default=0.0, help="extra CV %%, per night")

@@ -1,8 +1,8 @@
 """Inspect a .tflite file on the host: I/O, dtypes, quantization, operators, MACs.
 
-The flatbuffer is read directly (with the schema classes that ship in ethos-u-vela), not
-through an interpreter, so a Vela-compiled model, whose `ethos-u` custom op no CPU runtime can
-resolve, is inspected like any other. Nothing here runs a model; the only I/O is reading the
+The flatbuffer is read directly (tflite_flatbuffer.py), not through an interpreter, so a
+Vela-compiled model, whose `ethos-u` custom op no CPU runtime can resolve, is inspected like
+any other. Nothing here runs a model; the only I/O is reading the
 file once.
 
 Definitions (primary subgraph only; control-flow subgraphs are not followed):
@@ -27,9 +27,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from imxbench import tflite_flatbuffer as fb
 from imxbench.errors import ConfigError
+from imxbench.tflite_flatbuffer import Table
 
 ETHOS_U_CUSTOM_OP = "ethos-u"
 
@@ -173,26 +174,27 @@ def inspect_model_bytes(data: bytes, path: Path) -> ModelInfo:
 
 
 def _parse(data: bytes, path: Path, sha256: str) -> ModelInfo:
-    from ethosu.vela.tflite.Model import Model
-
-    model = Model.GetRootAsModel(data, 0)
-    if model.SubgraphsLength() < 1:
+    model = Table.root(data)
+    subgraphs = model.tables(fb.MODEL_SUBGRAPHS)
+    if not subgraphs:
         raise ConfigError(f"{path}: TFLite model has no subgraph")
-    opcodes = [_opcode_name(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
-    subgraph = model.Subgraphs(0)
-    tensors = tuple(_tensor(subgraph.Tensors(i), i, model) for i in range(subgraph.TensorsLength()))
+    opcodes = [_opcode_name(code) for code in model.tables(fb.MODEL_OPERATOR_CODES)]
+    buffers = model.tables(fb.MODEL_BUFFERS)
+    subgraph = subgraphs[0]
+    tensors = tuple(
+        _tensor(t, i, buffers) for i, t in enumerate(subgraph.tables(fb.SUBGRAPH_TENSORS))
+    )
     operators = tuple(
-        _operator(subgraph.Operators(i), i, opcodes, tensors, path)
-        for i in range(subgraph.OperatorsLength())
+        _operator(op, i, opcodes, tensors, path)
+        for i, op in enumerate(subgraph.tables(fb.SUBGRAPH_OPERATORS))
     )
     inputs = tuple(
-        tensors[_checked(subgraph.Inputs(i), tensors, path)] for i in range(subgraph.InputsLength())
+        tensors[_checked(i, tensors, path)] for i in subgraph.scalars(fb.SUBGRAPH_INPUTS, "<i")
     )
     outputs = tuple(
-        tensors[_checked(subgraph.Outputs(i), tensors, path)]
-        for i in range(subgraph.OutputsLength())
+        tensors[_checked(i, tensors, path)] for i in subgraph.scalars(fb.SUBGRAPH_OUTPUTS, "<i")
     )
-    description = (model.Description() or b"").decode("utf-8", "replace")
+    description = (model.string(fb.MODEL_DESCRIPTION) or b"").decode("utf-8", "replace")
     return ModelInfo(
         path=path,
         sha256=sha256,
@@ -211,34 +213,42 @@ def _checked(index: int, tensors: tuple[TensorInfo, ...], path: Path) -> int:
     return index
 
 
-def _opcode_name(opcode: Any) -> tuple[str, bool]:
-    from ethosu.vela.tflite.BuiltinOperator import BuiltinOperator
-
-    code = max(int(opcode.DeprecatedBuiltinCode()), int(opcode.BuiltinCode()))
-    if code == BuiltinOperator.CUSTOM:
-        return (opcode.CustomCode() or b"").decode("utf-8", "replace"), True
-    names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+def _opcode_name(opcode: Table) -> tuple[str, bool]:
+    code = max(
+        int(opcode.scalar(fb.OPCODE_DEPRECATED_BUILTIN_CODE, "<b")),
+        int(opcode.scalar(fb.OPCODE_BUILTIN_CODE, "<i")),
+    )
+    names = fb.builtin_operator_names()
+    if names.get(code) == "CUSTOM":
+        return (opcode.string(fb.OPCODE_CUSTOM_CODE) or b"").decode("utf-8", "replace"), True
     return names.get(code, f"BUILTIN_{code}"), False
 
 
-def _tensor(tensor: Any, index: int, model: Any) -> TensorInfo:
-    shape = tuple(int(tensor.Shape(j)) for j in range(tensor.ShapeLength()))
+def _tensor(tensor: Table, index: int, buffers: list[Table]) -> TensorInfo:
+    shape = tuple(int(n) for n in tensor.scalars(fb.TENSOR_SHAPE, "<i"))
     scale: float | None = None
     zero_point: int | None = None
-    quant = tensor.Quantization()
-    if quant is not None and quant.ScaleLength() > 0:
-        scale = float(quant.Scale(0))
-        zero_point = int(quant.ZeroPoint(0)) if quant.ZeroPointLength() > 0 else 0
-    buffer_index = int(tensor.Buffer())
+    quant = tensor.table(fb.TENSOR_QUANTIZATION)
+    if quant is not None:
+        scales = quant.scalars(fb.QUANT_SCALE, "<f")
+        if scales:
+            scale = float(scales[0])
+            zero_points = quant.scalars(fb.QUANT_ZERO_POINT, "<q")
+            zero_point = int(zero_points[0]) if zero_points else 0
+    buffer_index = int(tensor.scalar(fb.TENSOR_BUFFER, "<I"))
     is_constant = False
-    if 0 < buffer_index < model.BuffersLength():
-        buffer = model.Buffers(buffer_index)
-        is_constant = buffer.DataLength() > 0 or int(buffer.Size()) > 0
+    if 0 < buffer_index < len(buffers):
+        buffer = buffers[buffer_index]
+        is_constant = (
+            buffer.vector_length(fb.BUFFER_DATA, 1) > 0
+            or int(buffer.scalar(fb.BUFFER_SIZE, "<Q")) > 0
+        )
+    dtype_code = int(tensor.scalar(fb.TENSOR_TYPE, "<b"))
     return TensorInfo(
         index=index,
-        name=(tensor.Name() or b"").decode("utf-8", "replace"),
+        name=(tensor.string(fb.TENSOR_NAME) or b"").decode("utf-8", "replace"),
         shape=shape,
-        dtype=_TENSOR_TYPES.get(int(tensor.Type()), f"type{int(tensor.Type())}"),
+        dtype=_TENSOR_TYPES.get(dtype_code, f"type{dtype_code}"),
         scale=scale,
         zero_point=zero_point,
         is_constant=is_constant,
@@ -246,18 +256,18 @@ def _tensor(tensor: Any, index: int, model: Any) -> TensorInfo:
 
 
 def _operator(
-    op: Any,
+    op: Table,
     index: int,
     opcodes: list[tuple[str, bool]],
     tensors: tuple[TensorInfo, ...],
     path: Path,
 ) -> OperatorInfo:
-    opcode_index = int(op.OpcodeIndex())
+    opcode_index = int(op.scalar(fb.OPERATOR_OPCODE_INDEX, "<I"))
     if not 0 <= opcode_index < len(opcodes):
         raise ConfigError(f"{path}: corrupt TFLite flatbuffer (opcode index {opcode_index})")
     name, is_custom = opcodes[opcode_index]
-    inputs = tuple(int(op.Inputs(j)) for j in range(op.InputsLength()))
-    outputs = tuple(int(op.Outputs(j)) for j in range(op.OutputsLength()))
+    inputs = tuple(int(t) for t in op.scalars(fb.OPERATOR_INPUTS, "<i"))
+    outputs = tuple(int(t) for t in op.scalars(fb.OPERATOR_OUTPUTS, "<i"))
     for t in (*inputs, *outputs):
         if t >= 0:
             _checked(t, tensors, path)
@@ -276,7 +286,7 @@ def _operator(
 
 def _macs(
     name: str,
-    op: Any,
+    op: Table,
     inputs: tuple[int, ...],
     outputs: tuple[int, ...],
     tensors: tuple[TensorInfo, ...],
@@ -307,11 +317,9 @@ def _macs(
             inner = lhs[-1] if lhs[-2] == out[-2] else lhs[-2]
             return out_elems * inner
     if name == "AVERAGE_POOL_2D":
-        from ethosu.vela.tflite.Pool2DOptions import Pool2DOptions
-
-        table = op.BuiltinOptions()
-        if table is not None:
-            options = Pool2DOptions()
-            options.Init(table.Bytes, table.Pos)
-            return out_elems * int(options.FilterHeight()) * int(options.FilterWidth())
+        options = op.table(fb.OPERATOR_BUILTIN_OPTIONS)  # a Pool2DOptions
+        if options is not None:
+            height = int(options.scalar(fb.POOL2D_FILTER_HEIGHT, "<i"))
+            width = int(options.scalar(fb.POOL2D_FILTER_WIDTH, "<i"))
+            return out_elems * height * width
     return 0

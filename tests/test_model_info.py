@@ -173,3 +173,36 @@ def test_arbitrary_bytes_raise_only_config_error(payload: bytes, root: int) -> N
         inspect_model_bytes(data, Path("fuzz.tflite"))
     except ConfigError as exc:
         assert "fuzz.tflite" in exc.message
+
+
+@pytest.mark.parametrize("which", ["quant", "float", "vela"])
+def test_reader_agrees_with_the_flatbuffers_schema_classes(which: str, vela_model: Path) -> None:
+    """tflite_flatbuffer.py against the flatbuffers runtime's generated classes (those in
+    ethos-u-vela), field by field, on every tensor and operator."""
+    from ethosu.vela.tflite.Model import Model
+
+    path = {"quant": QUANT, "float": FLOAT, "vela": vela_model}[which]
+    data = path.read_bytes()
+    ours, theirs = inspect_model_bytes(data, path), Model.GetRootAsModel(data, 0)
+    graph = theirs.Subgraphs(0)
+    assert len(ours.tensors) == graph.TensorsLength() > 0
+    for info, i in zip(ours.tensors, range(graph.TensorsLength()), strict=True):
+        tensor = graph.Tensors(i)
+        assert info.name == tensor.Name().decode()
+        shape = tuple(tensor.ShapeAsNumpy().tolist()) if tensor.ShapeLength() else ()
+        assert info.shape == shape
+        quant = tensor.Quantization()
+        if quant is not None and quant.ScaleLength():
+            assert info.scale == pytest.approx(float(quant.Scale(0)), rel=1e-7)
+            assert info.zero_point == int(quant.ZeroPoint(0))
+        else:
+            assert info.scale is None
+        buffer = theirs.Buffers(tensor.Buffer())
+        assert info.is_constant == (tensor.Buffer() > 0 and buffer.DataLength() > 0)
+    assert len(ours.operators) == graph.OperatorsLength() > 0
+    for op_info, i in zip(ours.operators, range(graph.OperatorsLength()), strict=True):
+        op = graph.Operators(i)
+        assert op_info.inputs == tuple(op.InputsAsNumpy().tolist())
+        assert op_info.outputs == tuple(op.OutputsAsNumpy().tolist())
+    assert [t.index for t in ours.inputs] == graph.InputsAsNumpy().tolist()
+    assert ours.description == (theirs.Description() or b"").decode()

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import importlib
 import json
+import os
 import secrets
 import threading
 import time
@@ -90,8 +91,9 @@ def run_job(
     `resume` names an earlier run directory: its successful steps are kept and only the
     missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
     what had finished. `preload`: modules the caller needs after the job (e.g. the report's),
-    imported while the boards work; `background`: work done then too, first (e.g. opening the
-    results history) — should it raise, the boards are cancelled and the job raises that.
+    imported while the boards work (`module:function` also calls the function, e.g. a
+    warm-up); `background`: work done then too, first (e.g. opening the results history) —
+    should it raise, the boards are cancelled and the job raises that.
     """
     plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared: dict[str, PreparedModel] = {}
@@ -258,6 +260,10 @@ class _Preloader:
         self.board_busy(board)  # e.g. unreachable: it will not get busy
 
     def _load(self) -> None:
+        # lowest CPU priority (Linux: per thread): a board emulated on this host, or other
+        # boards' work, goes first; the host is otherwise idle while boards benchmark
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         for task in self._tasks:
             try:
                 task()
@@ -265,8 +271,11 @@ class _Preloader:
                 self.error = exc
                 return
         for name in self._modules:
+            module, _, function = name.partition(":")
             with contextlib.suppress(Exception):
-                importlib.import_module(name)
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
 
 
 def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:

@@ -125,7 +125,8 @@ def run_nightly(
                 emulate=config.emulate,
                 progress=progress,
                 run_id=header.run_id,
-                preload=["scipy.stats", "imxbench.report"],  # judging, then the night's report
+                # judging, then the night's report
+                preload=["scipy.stats", "imxbench.report", "imxbench.report_svg:warm_up"],
             )
             record = record_of(job, header, busy)
         else:

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import math
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.image import AxesImage
 
 from imxbench.report_data import Accuracy, AccuracyCell
-from imxbench.report_svg import RC, Chart, cell_color, figure, style_axes, to_svg
+from imxbench.report_layout import fit, fit_with_colorbar
+from imxbench.report_svg import (
+    Chart,
+    cell_color,
+    drawing,
+    figure,
+    style_axes,
+    title,
+    to_svg,
+)
 
 
 def _boards(cells: list[AccuracyCell]) -> tuple[str, ...]:
@@ -22,7 +30,7 @@ def accuracy_chart(accuracy: Accuracy | None) -> Chart | None:
     cells = [c for c in accuracy.cells if c.top1 is not None] if accuracy else []
     if not cells:
         return None
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(len(cells) + 1, 0.4)
         ax = fig.subplots()
         lows = []
@@ -69,6 +77,7 @@ def accuracy_chart(accuracy: Accuracy | None) -> Chart | None:
         ax.set_xlim(max(0.0, min(lows) - 10), 100)
         ax.set_xlabel("top-1 accuracy (%), with its confidence interval")
         style_axes(ax, grid="x")
+        fit(fig)
     return Chart(
         "accuracy",
         "Top-1 accuracy",
@@ -86,7 +95,7 @@ def per_class_chart(accuracy: Accuracy | None) -> Chart | None:
     labels = list(dict.fromkeys(label for c in cells for label, _ in c.per_class))
     width = 0.8 / len(cells)
     rotate = len(labels) > 8
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(1, 3.0)
         ax = fig.subplots()
         xs = np.arange(len(labels))
@@ -104,6 +113,7 @@ def per_class_chart(accuracy: Accuracy | None) -> Chart | None:
         ax.set_ylabel("top-1 (%)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         style_axes(ax, grid="y")
+        fit(fig)
     return Chart(
         "per_class",
         "Per-class accuracy",
@@ -120,7 +130,7 @@ def confusion_chart(accuracy: Accuracy | None, max_panels: int = 6) -> Chart | N
         return None
     ncols = min(3, len(cells))
     nrows = math.ceil(len(cells) / ncols)
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(nrows, 3.2, width_in=3.0 * ncols + 1.0)
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         image = None
@@ -129,9 +139,7 @@ def confusion_chart(accuracy: Accuracy | None, max_panels: int = 6) -> Chart | N
         for ax in axes[len(cells) :]:
             ax.set_visible(False)
         if image is not None:
-            fig.colorbar(
-                image, ax=list(axes[: len(cells)]), shrink=0.7, label="% of the true class"
-            )
+            fit_with_colorbar(fig, image, "% of the true class", shrink=0.7)
     return Chart(
         "confusion",
         "Confusion matrices",
@@ -150,12 +158,15 @@ def _confusion_axes(ax: Axes, cell: AccuracyCell) -> AxesImage:
     n = matrix.shape[0]
     labels = list(cell.labels[:n]) if len(cell.labels) >= n else [str(i) for i in range(n)]
     if n <= 12:
+        # the figure's texts, placed in the axes' data coordinates: as the axes' own texts,
+        # each would also get (and never use) the axes' clip path, which costs more than it
         for (r, c), count in np.ndenumerate(matrix):
             if count:
-                ax.text(
+                ax.figure.text(
                     c,
                     r,
                     f"{count:.0f}",
+                    transform=ax.transData,
                     ha="center",
                     va="center",
                     fontsize=6,
@@ -163,7 +174,7 @@ def _confusion_axes(ax: Axes, cell: AccuracyCell) -> AxesImage:
                 )
     ax.set_xticks(range(n), labels, rotation=90, fontsize=6.5)
     ax.set_yticks(range(n), labels, fontsize=6.5)
-    ax.set_title(f"{cell.board} · {cell.cell}", fontsize=9)
+    title(ax, f"{cell.board} · {cell.cell}", fontsize=9)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     return image

@@ -2,35 +2,39 @@
 
 One function per chart; each takes already-loaded data (it never reads files) and returns a
 `Chart`, or None when the run has no data for it (no timed row, no profile, no Ethos-U cell, a
-single run of history, no accuracy.json, ...). `build_charts` gathers them in reading order.
+single run of history, no accuracy.json, ...). `build_charts` gathers them in reading order,
+with Python's cyclic garbage collector paused meanwhile.
 This module: latency, speedup, first inference, op placement, Vela; trends and accuracy live in
 report_trend_chart.py and report_accuracy_charts.py.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
 from imxbench.report_accuracy_charts import accuracy_chart, confusion_chart, per_class_chart
 from imxbench.report_data import ReportData
+from imxbench.report_layout import fit
 from imxbench.report_svg import (
-    RC,
     Chart,
     boards_of,
     cell_color,
     cells_of,
     delegate_node,
+    drawing,
     figure,
-    ms_formatter,
+    log_axis,
     op_colors,
     style_axes,
+    title,
     to_svg,
 )
 from imxbench.report_trend_chart import history_chart
@@ -52,11 +56,27 @@ def build_charts(data: ReportData) -> dict[str, Chart]:
         lambda: confusion_chart(data.accuracy),
     )
     charts = {}
-    for make in makers:
-        chart = make()
-        if chart is not None:
-            charts[chart.key] = chart
+    with _gc_paused():
+        for make in makers:
+            chart = make()
+            if chart is not None:
+                charts[chart.key] = chart
     return charts
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the charts are drawn: matplotlib makes thousands of
+    objects per chart, and the collector's passes over them (and over everything pandas and
+    matplotlib loaded) cost about a tenth of the time. What the charts leave is collected
+    after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _ok_rows(results: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -82,7 +102,7 @@ def latency_chart(results: pd.DataFrame) -> Chart | None:
         return None
     boards = boards_of(timed)
     cells = {b: cells_of(timed, b) for b in boards}
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(sum(len(c) for c in cells.values()) + len(boards), 0.34)
         axes = fig.subplots(
             len(boards),
@@ -91,43 +111,17 @@ def latency_chart(results: pd.DataFrame) -> Chart | None:
             squeeze=False,
             height_ratios=[len(cells[b]) + 0.6 for b in boards],
         )[:, 0]
+        groups = dict(list(timed.groupby(["board", "cell"], sort=False)))
         for ax, board in zip(axes, boards, strict=True):
-            rows = timed[timed["board"] == board]
             for y, cell in enumerate(cells[board]):
-                reps = rows[rows["cell"] == cell]
-                color = cell_color(cell)
-                low = reps["inference_p5_us"].min() / 1000
-                high = reps["inference_p95_us"].max() / 1000
-                if not (math.isnan(low) or math.isnan(high)):
-                    ax.plot(
-                        [low, high], [y, y], color=color, lw=7, alpha=0.45, solid_capstyle="butt"
-                    )
-                averages = reps["inference_avg_us"].to_numpy(dtype=float) / 1000
-                ax.scatter(
-                    averages, [y] * len(averages), s=12, color="black", zorder=3, linewidths=0
-                )
-                median = float(np.median(averages))
-                ax.scatter(
-                    [median],
-                    [y],
-                    marker="D",
-                    s=40,
-                    color=color,
-                    edgecolor="black",
-                    linewidths=0.6,
-                    zorder=4,
-                )
-                _note(
-                    ax, f"{median:.3g} ms", (max(median, high if high == high else median), y), dx=6
-                )
+                _latency_row(ax, y, cell, groups[(board, cell)])
             ax.set_yticks(range(len(cells[board])), cells[board])
             ax.set_ylim(len(cells[board]) - 0.4, -0.6)
-            ax.set_title(board, loc="left")
-            ax.set_xscale("log")
+            title(ax, board, loc="left")
+            log_axis(ax.xaxis, minor_labels=True)
             style_axes(ax, grid="x")
-            ax.xaxis.set_major_formatter(ms_formatter())
-            ax.xaxis.set_minor_formatter(ms_formatter(minor=True))
         axes[-1].set_xlabel("steady-state latency per inference (ms, log scale)")
+        fit(fig)
     return Chart(
         "latency",
         "Latency per delegate",
@@ -138,12 +132,46 @@ def latency_chart(results: pd.DataFrame) -> Chart | None:
     )
 
 
+def _latency_row(ax: Any, y: int, cell: str, reps: pd.DataFrame) -> None:
+    """One cell's row: p5–p95 bar, one dot per repetition, the median's diamond and note.
+    Markers as lines without a line, not scatter collections: the same marks, cheaper."""
+    color = cell_color(cell)
+    low = reps["inference_p5_us"].min() / 1000
+    high = reps["inference_p95_us"].max() / 1000
+    if not (math.isnan(low) or math.isnan(high)):
+        ax.plot([low, high], [y, y], color=color, lw=7, alpha=0.45, solid_capstyle="butt")
+    averages = reps["inference_avg_us"].to_numpy(dtype=float) / 1000
+    ax.plot(
+        averages,
+        [y] * len(averages),
+        ls="none",
+        marker="o",
+        ms=math.sqrt(12),
+        color="black",
+        mew=0,
+        zorder=3,
+    )
+    median = float(np.median(averages))
+    ax.plot(
+        [median],
+        [y],
+        ls="none",
+        marker="D",
+        ms=math.sqrt(40),
+        mfc=color,
+        mec="black",
+        mew=0.6,
+        zorder=4,
+    )
+    _note(ax, f"{median:.3g} ms", (max(median, high if high == high else median), y), dx=6)
+
+
 def speedup_chart(summary: pd.DataFrame) -> Chart | None:
     if summary.empty or "speedup" not in summary or summary["speedup"].isna().all():
         return None
     rows = summary[summary["speedup"].notna()]
     boards = boards_of(rows)
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(len(rows) + len(boards), 0.3)
         axes = fig.subplots(
             len(boards),
@@ -162,10 +190,11 @@ def speedup_chart(summary: pd.DataFrame) -> Chart | None:
             ax.axvline(1.0, color="#444", lw=0.8, ls="--")
             ax.set_yticks(ys, list(part["cell"]))
             ax.set_ylim(len(part) - 0.4, -0.6)
-            ax.set_title(board, loc="left")
+            title(ax, board, loc="left")
             style_axes(ax, grid="x")
         axes[-1].set_xlim(0, float(rows["speedup"].max()) * 1.15)
         axes[-1].set_xlabel("speedup vs the board's fastest CPU cell (×; dashed: 1×)")
+        fit(fig)
     return Chart(
         "speedup",
         "Speedup vs CPU",
@@ -191,7 +220,7 @@ def cold_warm_chart(summary: pd.DataFrame) -> Chart | None:
     rows = summary[(summary["delegate"] != "cpu") & summary["first_ms"].notna()]
     if rows.empty:
         return None
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(len(rows) + 1, 0.62)
         ax = fig.subplots()
         ys = np.arange(len(rows))
@@ -213,13 +242,13 @@ def cold_warm_chart(summary: pd.DataFrame) -> Chart | None:
                     )
                 else:
                     _note(ax, f"{value:.3g} ms", (value, y), size=7)
-        ax.set_xscale("log")
+        log_axis(ax.xaxis, minor_labels=None)
         ax.set_yticks(ys, _label(rows))
         ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.xaxis.set_major_formatter(ms_formatter())
         ax.set_xlabel("ms (log scale)")
-        fig.legend(loc="outside right upper")
+        legend = fig.legend(loc="outside right upper")
         style_axes(ax, grid="x")
+        fit(fig, right=legend)
     return Chart(
         "cold_warm",
         "First inference: cold vs warm",
@@ -254,6 +283,8 @@ def op_placement(results: pd.DataFrame) -> pd.DataFrame:
             out.append((row["board"], row["cell"], "delegate partitions", float(share), True))
             out.append((row["board"], row["cell"], "CPU kernels", 1 - float(share), False))
     placement = pd.DataFrame(out, columns=PLACEMENT_COLUMNS)
+    if placement.empty:  # e.g. run with --no-op-profile
+        return placement
     on_cpu = placement[~placement["delegated"].astype(bool)]
     ranked = on_cpu.groupby("node_type")["share"].sum().sort_values(ascending=False)
     rest = set(ranked.index[MAX_CPU_OP_TYPES:])
@@ -278,37 +309,20 @@ def op_placement_chart(results: pd.DataFrame) -> Chart | None:
     placement = op_placement(results)
     if placement.empty:
         return None
-    keys = list(dict.fromkeys(zip(placement["board"], placement["cell"], strict=True)))
     colors = op_colors(placement)
-    with mpl.rc_context(RC):
-        fig = figure(len(keys) + 2 + len(colors) / 4, 0.34)
+    with drawing():
+        fig = figure(placement.groupby(["board", "cell"]).ngroups + 2 + len(colors) / 4, 0.34)
         ax = fig.subplots()
-        seen: set[str] = set()
-        for y, (board, cell) in enumerate(keys):
-            part = placement[(placement["board"] == board) & (placement["cell"] == cell)]
-            part = part.sort_values(["delegated", "share"], ascending=[False, False])
-            left = 0.0
-            for node, share in zip(part["node_type"], part["share"], strict=True):
-                ax.barh(
-                    y,
-                    share * 100,
-                    left=left,
-                    height=0.62,
-                    color=colors[node],
-                    label=None if node in seen else node,
-                    edgecolor="white",
-                    linewidth=0.5,
-                )
-                seen.add(node)
-                left += share * 100
-            delegated = part.loc[part["delegated"].astype(bool), "share"].sum() * 100
-            _note(ax, f"{delegated:.0f}% delegated", (100, y), dx=5)
+        keys = _placement_bars(ax, placement, colors)
         ax.set_yticks(range(len(keys)), [f"{b} · {c}" for b, c in keys])
         ax.set_ylim(len(keys) - 0.4, -0.6)
         ax.set_xlim(0, 100)
         ax.set_xlabel("share of the profiled inference time (%)")
-        fig.legend(loc="outside lower center", ncols=min(4, len(seen)), title="node type")
+        legend = fig.legend(
+            loc="outside lower center", ncols=min(4, len(ax.containers)), title="node type"
+        )
         style_axes(ax, grid="x")
+        fit(fig, below=legend)
     return Chart(
         "op_placement",
         "Op placement: delegate vs CPU fallback",
@@ -319,6 +333,40 @@ def op_placement_chart(results: pd.DataFrame) -> Chart | None:
     )
 
 
+def _placement_bars(
+    ax: Any, placement: pd.DataFrame, colors: dict[str, str]
+) -> list[tuple[str, str]]:
+    """One stacked bar per board x cell (delegate partitions first, then by share), noted with
+    its delegated share; drawn as one barh per node type (fewer, larger artists; the legend
+    lists the node types in order of first appearance). Returns the (board, cell) rows."""
+    keys: list[tuple[str, str]] = []
+    segments: dict[str, tuple[list[int], list[float], list[float]]] = {}  # ys, widths, lefts
+    for y, (key, part) in enumerate(placement.groupby(["board", "cell"], sort=False)):
+        keys.append((str(key[0]), str(key[1])))
+        part = part.sort_values(["delegated", "share"], ascending=[False, False])
+        left = 0.0
+        for node, share in zip(part["node_type"], part["share"], strict=True):
+            ys, widths, lefts = segments.setdefault(node, ([], [], []))
+            ys.append(y)
+            widths.append(share * 100)
+            lefts.append(left)
+            left += share * 100
+        delegated = part.loc[part["delegated"].astype(bool), "share"].sum() * 100
+        _note(ax, f"{delegated:.0f}% delegated", (100, y), dx=5)
+    for node, (ys, widths, lefts) in segments.items():
+        ax.barh(
+            ys,
+            widths,
+            left=lefts,
+            height=0.62,
+            color=colors[node],
+            label=node,
+            edgecolor="white",
+            linewidth=0.5,
+        )
+    return keys
+
+
 def vela_chart(summary: pd.DataFrame) -> Chart | None:
     if summary.empty or "vela_estimate_ms" not in summary or "latency_ms" not in summary:
         return None
@@ -327,7 +375,7 @@ def vela_chart(summary: pd.DataFrame) -> Chart | None:
         return None
     estimate = rows["vela_estimate_ms"].astype(float).to_numpy()
     measured = rows["latency_ms"].astype(float).to_numpy()
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(len(rows) + 1, 0.7)
         ax = fig.subplots()
         ys = np.arange(len(rows))
@@ -340,8 +388,9 @@ def vela_chart(summary: pd.DataFrame) -> Chart | None:
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xlim(0, max(measured.max(), estimate.max()) * 1.7)
         ax.set_xlabel("ms per inference")
-        fig.legend(loc="outside right upper")
+        legend = fig.legend(loc="outside right upper")
         style_axes(ax, grid="x")
+        fit(fig, right=legend)
     return Chart(
         "vela",
         "Ethos-U: Vela estimate vs measured",

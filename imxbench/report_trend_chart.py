@@ -7,7 +7,6 @@ with a regressed/improved verdict are always kept), and long series are drawn wi
 
 from __future__ import annotations
 
-import matplotlib as mpl
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -15,14 +14,16 @@ from matplotlib.axes import Axes
 
 from imxbench.report_data import History
 from imxbench.report_history import naive
+from imxbench.report_layout import fit
 from imxbench.report_svg import (
-    RC,
     Chart,
     boards_of,
     cell_color,
+    drawing,
     figure,
-    ms_formatter,
+    log_axis,
     style_axes,
+    title,
     to_svg,
 )
 
@@ -39,7 +40,7 @@ def history_chart(history: History) -> Chart | None:
     points = points[points["started_at"].notna()].copy()
     points["when"] = pd.to_datetime([naive(t) for t in points["started_at"]])
     boards = boards_of(points)
-    with mpl.rc_context(RC):
+    with drawing():
         fig = figure(len(boards), 2.7)
         axes = fig.subplots(len(boards), 1, sharex=True, squeeze=False)[:, 0]
         for ax, board in zip(axes, boards, strict=True):
@@ -48,6 +49,7 @@ def history_chart(history: History) -> Chart | None:
         for label in axes[-1].get_xticklabels():
             label.set_rotation(20)
             label.set_horizontalalignment("right")
+        fit(fig)
     return Chart(
         "trend",
         "Latency over time",
@@ -83,28 +85,30 @@ def _board_axes(ax: Axes, points: pd.DataFrame, history: History, board: str) ->
         )
         for verdict, marker, color in VERDICT_MARKERS:
             hit = series[series["verdict"] == verdict]
+            if not hit.empty:  # no empty collections: each costs as much as a full one
+                ax.scatter(
+                    hit["when"],
+                    hit["latency_ms"],
+                    marker=marker,
+                    s=46,
+                    color=color,
+                    edgecolor="black",
+                    linewidths=0.5,
+                    zorder=4,
+                )
+        # a failed night has no latency: its ✕ sits at the series' last known one
+        failed = series["failed"].astype(bool) & series["latency_ms"].isna()
+        if failed.any():
+            known = series["latency_ms"].ffill().fillna(low)
             ax.scatter(
-                hit["when"],
-                hit["latency_ms"],
-                marker=marker,
-                s=46,
-                color=color,
-                edgecolor="black",
-                linewidths=0.5,
+                series.loc[failed, "when"],
+                known[failed],
+                marker="x",
+                s=36,
+                color="#d62728",
+                linewidths=1.5,
                 zorder=4,
             )
-        # a failed night has no latency: its ✕ sits at the series' last known one
-        known = series["latency_ms"].ffill().fillna(low)
-        failed = series["failed"].astype(bool) & series["latency_ms"].isna()
-        ax.scatter(
-            series.loc[failed, "when"],
-            known[failed],
-            marker="x",
-            s=36,
-            color="#d62728",
-            linewidths=1.5,
-            zorder=4,
-        )
     for change in history.env_changes:
         if change.board != board or change.started_at is None:
             continue
@@ -124,11 +128,9 @@ def _board_axes(ax: Axes, points: pd.DataFrame, history: History, board: str) ->
             fontsize=6.5,
             color="#555",
         )
-    ax.set_yscale("log")
+    log_axis(ax.yaxis, minor_labels=True)
     ax.margins(y=0.12)
-    ax.yaxis.set_major_formatter(ms_formatter())
-    ax.yaxis.set_minor_formatter(ms_formatter(minor=True))
     ax.set_ylabel("ms (log)")
-    ax.set_title(board, loc="left")
+    title(ax, board, loc="left")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     style_axes(ax, grid="y")

@@ -342,6 +342,14 @@ MEASURE = """JSON.stringify({
             w: s.getAttribute('width'), h: s.getAttribute('height'),
             visible: getComputedStyle(s).visibility === 'visible' && r.width > 0};
   }),
+  clipped: [...document.querySelectorAll('svg.chart')].flatMap(s => {
+    const r = s.getBoundingClientRect();
+    return [...s.querySelectorAll('text')].filter(t => {
+      const b = t.getBoundingClientRect();
+      return b.left < r.left - 1 || b.right > r.right + 1 || b.top < r.top - 1
+        || b.bottom > r.bottom + 1;
+    }).map(t => s.dataset.chart + ': ' + t.textContent.trim());
+  }),
   title: document.title,
   headline: document.querySelector('#verdict .headline').textContent,
   scripts: document.scripts.length,
@@ -370,6 +378,7 @@ def test_report_renders_in_headless_chromium(latest: Path) -> None:
         assert chart["visible"] and chart["width"] > 300 and chart["height"] > 100, chart
         assert float(chart["w"].removesuffix("pt")) > 0 and float(chart["h"].removesuffix("pt")) > 0
     assert found["headline"] == "1 regression · 1 failed cell" and found["scripts"] == 0
+    assert found["clipped"] == []  # every label inside its chart
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.write_bytes(page.screenshot_png)
@@ -377,6 +386,31 @@ def test_report_renders_in_headless_chromium(latest: Path) -> None:
     assert image.shape[1] == 1400 and image.shape[0] == page.content_height > 3000
     assert np.std(image[..., :3]) > 0.05  # not blank
     assert len(np.unique((image[::4, ::4, :3] * 255).astype(int).reshape(-1, 3), axis=0)) > 50
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (setup.sh)")
+def test_long_names_are_not_clipped(tmp_path: Path) -> None:
+    """The charts' margins are sized from their texts: long board and cell names, many cells
+    and notes past the bars' ends all stay inside the charts."""
+    long_board = "imx8mp-evk-lab-rack-3-shelf-b-slot-17"
+    cells = {
+        long_board: ("cpu@1t", "cpu@4t", "vx", "vx:opt-level-3-with-a-long-suffix", "gpu"),
+        "imx93-frdm-lab-rack-12": ("cpu@2t", "ethosu", "ethosu:vela-size-optimised"),
+    }
+    for night in range(2):
+        run = write_run(
+            tmp_path,
+            f"2026090{night + 1}-020000-00{night}c",
+            DAY0 + timedelta(days=night),
+            cells=cells,
+            accuracy=night == 1,
+            seed=night,
+        )
+    page = open_page(write_report(load_report([run])), 1400, MEASURE)
+    found = json.loads(page.evaluated)
+    assert {c["key"] for c in found["charts"]} >= {"latency", "cold_warm", "trend", "accuracy"}
+    assert all(c["visible"] and c["height"] > 100 for c in found["charts"])
+    assert found["clipped"] == []
 
 
 # -- end to end ------------------------------------------------------------------------------

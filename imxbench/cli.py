@@ -340,7 +340,7 @@ def run(
             resume=resume,
             accuracy=accuracy,
             run_id=header.run_id,
-            preload=["imxbench.report", "imxbench.report_svg:warm_up"],  # for _report_at_end
+            preload=["imxbench.report:warm_up"],  # for _report_at_end
             background=[store.open_now],
         )
         store.record_run(record_of(result, header))

@@ -126,7 +126,7 @@ def run_nightly(
                 progress=progress,
                 run_id=header.run_id,
                 # judging, then the night's report
-                preload=["scipy.stats", "imxbench.report", "imxbench.report_svg:warm_up"],
+                preload=["scipy.stats", "imxbench.report:warm_up"],
             )
             record = record_of(job, header, busy)
         else:

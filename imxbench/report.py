@@ -93,3 +93,15 @@ def write_run_report(run_dir: Path) -> Path:
     """`reports/<run-id>/report.html` plus `reports/index.html`: what `run` and `nightly` call
     at their end. Raises like any report; callers keep their results regardless."""
     return write_report(load_report([run_dir]))
+
+
+def warm_up() -> None:
+    """Pay the report's one-time costs ahead, e.g. in a thread while the boards work (job.py's
+    preload): matplotlib's (report_svg.warm_up) and compiling the templates. Changes nothing
+    but caches."""
+    from imxbench.report_render import html_environment
+    from imxbench.report_svg import warm_up as warm_up_charts
+
+    warm_up_charts()
+    for template in ("report.html.j2", "index.html.j2"):
+        html_environment().get_template(template)

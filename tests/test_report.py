@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -443,3 +444,24 @@ def test_run_ends_by_printing_the_report(tmp_path: Path) -> None:
     page = Path(last.removeprefix("report: ")).read_text()
     assert 'data-chart="latency"' in page and 'data-chart="op_placement"' in page
     assert "EMULATED" in page and (tmp_path / "index.html").is_file()
+
+
+def test_warm_up_compiles_the_templates_and_changes_no_setting() -> None:
+    """What `run` and `nightly` preload while the boards work (job.py: "module:function")."""
+    import matplotlib as mpl
+
+    from imxbench.job import _Preloader
+    from imxbench.report_render import html_environment
+
+    before = dict(mpl.rcParams)
+    html_environment.cache_clear()
+    preloader = _Preloader([], ["imxbench.report:warm_up"], ["board"])
+    preloader.board_busy("board")
+    for _ in range(200):  # the preloader's thread: up to ~10 s on a loaded machine
+        cache = html_environment().cache
+        if cache is not None and len(cache) >= 2:
+            break
+        time.sleep(0.05)
+    assert cache is not None and len(cache) >= 2  # report.html.j2 and index.html.j2
+    assert preloader.error is None
+    assert dict(mpl.rcParams) == before

@@ -141,20 +141,31 @@ def manual_script(server: SshServer, steps: list[tuple[str, str | None]], model:
 
 
 def minimal_harness(server: SshServer, steps: list[tuple[str, str | None]]) -> str:
-    """The least a Python harness can do: import paramiko, one connection, the same commands
-    one after the other, their output read and dropped. No probe, no upload check, no parsing,
-    no results, history or report: what any paramiko-based harness pays at the very least."""
+    """The least a Python harness can do: import paramiko, one connection (with imxbench's
+    socket settings: TCP_NODELAY, TCP_QUICKACK), the same commands one after the other, their
+    output read and dropped. No probe, no upload check, no parsing, no results, history or
+    report: what any paramiko-based harness pays at the very least."""
     commands = [
         f"rm -rf {cache} && mkdir -p {cache} && {command}" if cache else command
         for command, cache in steps
     ]
     return f"""
+import socket
 import paramiko
+
+class QuickAck(socket.socket):  # as imxbench's transport: no 40 ms delayed-ACK stalls
+    def recv(self, n, flags=0):
+        data = super().recv(n, flags)
+        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return data
+
+raw = socket.create_connection(("127.0.0.1", {server.port}))
+raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+sock = QuickAck(raw.family, raw.type, raw.proto, fileno=raw.detach())
 client = paramiko.SSHClient()
 client.load_host_keys({str(server.known_hosts)!r})
-client.connect("127.0.0.1", port={server.port}, username="root",
+client.connect("127.0.0.1", port={server.port}, username="root", sock=sock,
                key_filename={str(server.client_key)!r}, allow_agent=False, look_for_keys=False)
-client.get_transport().sock.setsockopt(6, 1, 1)  # TCP_NODELAY, as imxbench does
 for command in {commands!r}:
     _, out, err = client.exec_command(command)
     out.read(); err.read(); out.channel.recv_exit_status()

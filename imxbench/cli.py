@@ -295,6 +295,7 @@ def run(
     from imxbench.job import run_job
     from imxbench.model_prep import default_cache_root
     from imxbench.plan import RunSettings
+    from imxbench.progress_display import ProgressDisplay
     from imxbench.recording import announced_run, new_header, record_of
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
@@ -326,6 +327,7 @@ def run(
         store,
         reach_boards(boards_, job=f"run {header.run_id}", emulate=emulate) as reached,
         announced_run(store, header),
+        ProgressDisplay() as progress,
     ):
         result = run_job(
             reached,
@@ -336,7 +338,7 @@ def run(
             reports_dir,
             default_cache_root(),
             emulate=emulate,
-            progress=_progress,
+            progress=progress,
             resume=resume,
             accuracy=accuracy,
             run_id=header.run_id,
@@ -388,10 +390,6 @@ def _report_at_end(run_dir: Path, to_stdout: bool) -> None:
         click.echo(f"imxbench: report not written: {exc}", err=True)
         return
     click.echo(f"report: {path.resolve()}", err=not to_stdout)
-
-
-def _progress(board: str, cell: str, message: str) -> None:
-    click.echo(f"[{board}] {cell + ': ' if cell != '-' else ''}{message}", err=True)
 
 
 def reference_model() -> Path:
@@ -698,6 +696,7 @@ def nightly(
     from imxbench.model_prep import default_cache_root
     from imxbench.nightly import NightlyConfig, run_nightly, verdicts_document
     from imxbench.plan import RunSettings
+    from imxbench.progress_display import ProgressDisplay
     from imxbench.regression import Thresholds
     from imxbench.store import open_store
     from imxbench.verdicts import BaselinePolicy
@@ -743,8 +742,8 @@ def nightly(
         night=night,
         shard=shard,
     )
-    with open_store(db_url, reports_dir) as store:
-        result = run_nightly(store, boards_, config, progress=_progress)
+    with open_store(db_url, reports_dir) as store, ProgressDisplay() as progress:
+        result = run_nightly(store, boards_, config, progress=progress)
     if fmt == "json":
         doc = {
             "run_id": result.run_id,

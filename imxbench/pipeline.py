@@ -208,6 +208,8 @@ def _run_connected(
         int(result.facts.raw.get("cpu_count") or 1),
         settings,
     )
+    todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
+    say(board.name, "-", f"{len(todo)} benchmark steps")
     for cell in cells:
         _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
 

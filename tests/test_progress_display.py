@@ -1,0 +1,97 @@
+"""Progress on stderr: lines for logs; on a terminal, lines plus a live status bar."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+import subprocess
+from pathlib import Path
+
+from imxbench.progress_display import ProgressDisplay
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = [
+    ("imx8mp", "-", "connected; probing"),
+    ("imx8mp", "-", "4 benchmark steps"),
+    ("imx8mp", "cpu@4t", "rep 1 ..."),
+    ("imx8mp", "cpu@4t", "rep 1 ok 1.432 ms"),
+    ("imx8mp", "vx", "cold ..."),
+    ("imx8mp", "vx", "cold failed Segmentation fault"),
+    ("imx8mp", "vx", "rep 1 ..."),
+]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_not_a_terminal_every_event_is_one_line() -> None:
+    out = io.StringIO()
+    with ProgressDisplay(out, live=False) as progress:
+        for event in EVENTS:
+            progress(*event)
+    assert out.getvalue().splitlines() == [
+        "[imx8mp] connected; probing",
+        "[imx8mp] 4 benchmark steps",
+        "[imx8mp] cpu@4t: rep 1 ...",
+        "[imx8mp] cpu@4t: rep 1 ok 1.432 ms",
+        "[imx8mp] vx: cold ...",
+        "[imx8mp] vx: cold failed Segmentation fault",
+        "[imx8mp] vx: rep 1 ...",
+    ]
+
+
+def test_terminal_bar_counts_steps_and_estimates_the_rest() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = ProgressDisplay(out, live=True, clock=clock)
+    for board, cell, message in EVENTS:
+        clock.now += 3.0
+        progress(board, cell, message)
+    status = progress.status(200)
+    # 2 of 4 steps done (an ok and a failed one) in 21 s: ~21 s left; vx rep 1 running
+    assert "2/4 steps" in status
+    assert "21 s, ~21 s left" in status
+    assert status.endswith("imx8mp vx rep 1")
+    assert status.count("█") == 10 and status.count("░") == 10
+    progress.close()
+    text = out.getvalue()
+    assert text.endswith("\r\x1b[K")  # the bar is gone; the lines above stay
+    lines = [re.sub(r".*\x1b\[K", "", line) for line in text.split("\n")]
+    assert "[imx8mp] cpu@4t: rep 1 ok 1.432 ms" in lines
+    assert "[imx8mp] vx: cold failed Segmentation fault" in lines
+    assert not any(line.endswith(" ...") for line in lines)  # starts only move the bar
+    assert len(progress.status(30)) == 30
+
+
+def test_imxbench_run_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
+    """The real command under a pseudo-terminal: the bar reaches N/N, the results follow."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(REPO / ".venv/bin/imxbench"), "run", "--board", "imx8mp", "--emulate",
+         "--reports", str(tmp_path), "--delegate", "cpu", "--threads", "4",
+         "--repetitions", "2", "--no-op-profile", "--num-runs", "5", "--min-secs", "0"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=REPO,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "[imx8mp] 2 benchmark steps" in text
+    assert "1/2 steps" in text and "2/2 steps" in text
+    assert "[imx8mp] cpu@4t: rep 2 ok" in text
+    assert "\r\x1b[Kboard" in text  # the bar is cleared before the results table

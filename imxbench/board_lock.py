@@ -25,13 +25,13 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from imxbench.errors import InfrastructureError
 from imxbench.run_record import holder_name, utc_now
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for a shared (PostgreSQL) lock: `run` locks locally
+    from sqlalchemy import Connection, Engine
 
 PG_NAMESPACE = 0x1A7B
 POLL_S = 0.25
@@ -80,6 +80,9 @@ class BoardLock:
 
     def release(self) -> None:
         if self._conn is not None:
+            from sqlalchemy import text
+            from sqlalchemy.exc import SQLAlchemyError
+
             with contextlib.suppress(SQLAlchemyError):
                 self._conn.execute(
                     text("SELECT pg_advisory_unlock(:ns, :key)"),
@@ -116,6 +119,9 @@ class BoardLock:
         return None
 
     def _try_database(self, info: dict[str, Any]) -> str | None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
         assert self.engine is not None
         params = {"ns": PG_NAMESPACE, "key": board_key(self.board)}
         try:
@@ -191,3 +197,17 @@ def hold_boards(
     finally:
         for lock in held:
             lock.release()
+
+
+@contextmanager
+def locked_boards(boards: Sequence[str], lock_dir: Path, *, job: str = "") -> Iterator[None]:
+    """All of `boards` (local locks) or none: `imxbench run` fails fast, naming who holds a
+    busy board, rather than measuring a board another job is measuring."""
+    with hold_boards(boards, lock_dir, job=job) as (_held, busy):
+        if busy:
+            raise BoardBusy(
+                "; ".join(busy.values()),
+                "wait for that job (a run and a nightly sharing a reports dir share the locks)",
+            )
+        yield
+

@@ -290,6 +290,7 @@ def run(
     """Deploy the model and run benchmark_model with every delegate the board supports.
 
     Every run is recorded in the results history (--db)."""
+    from imxbench.board_lock import locked_boards
     from imxbench.deferred_store import DeferredStore
     from imxbench.delegates import load_catalogue
     from imxbench.job import run_job
@@ -325,6 +326,11 @@ def run(
 
     with (
         store,
+        locked_boards(  # emulated boards are this job's own
+            [] if emulate else [b.name for b in boards_],
+            reports_dir / "locks",
+            job=f"run {header.run_id}",
+        ),
         reach_boards(boards_, job=f"run {header.run_id}", emulate=emulate) as reached,
         announced_run(store, header),
         ProgressDisplay() as progress,

@@ -116,3 +116,32 @@ def test_postgres_advisory_locks_exclude_jobs_on_other_machines(
         elsewhere.acquire(wait_s=20)
         assert elsewhere.held
         elsewhere.release()
+
+
+def test_run_refuses_a_board_a_nightly_holds(
+    tmp_path: Path, holders: list[subprocess.Popen[str]]
+) -> None:
+    """`imxbench run` takes the same local locks as `nightly` (reports/locks/): a busy board
+    ends it at once with one line naming the holder, exit 3, before any connection."""
+    holder = hold("lab", tmp_path / "reports" / "locks")
+    holders.append(holder)
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text(  # port 9 on loopback: nothing listens, nothing is contacted anyway
+        "boards:\n  lab:\n    soc: imx8mp\n    host: 127.0.0.1\n    port: 9\n"
+        "    known_hosts: /dev/null\n"
+    )
+    done = subprocess.run(
+        [str(REPO / ".venv/bin/imxbench"), "run", "--board", "lab", "--inventory",
+         str(inventory), "--reports", str(tmp_path / "reports"), "--delegate", "cpu"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("imxbench: lab: busy: held by ")
+    assert f"pid {holder.pid} (nightly 20250101-000000-beef)" in first
+    assert "connected" not in done.stderr and "Traceback" not in done.stderr
+    holder.kill()
+    holder.wait()
+    lock = BoardLock("lab", tmp_path / "reports" / "locks")
+    lock.acquire()  # the run left no lock behind
+    lock.release()

@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(
   python3-venv util-linux procps       # venv; unshare/setsid/mount for the emulator; pgrep
+  iproute2                             # ip netns: the blackholed-board test's network namespace
   openssh-client openssh-server openssh-sftp-server dropbear-bin busybox   # SSH test servers
   chromium                             # headless browser: the HTML report's rendering test
   postgresql                           # the results history's PostgreSQL tests (a throwaway server)

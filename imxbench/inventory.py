@@ -64,6 +64,9 @@ class Board:
     benchmark_model: str | None = None
     tags: tuple[str, ...] = ()
     connect_timeout_s: float = 10.0
+    # an SSH keepalive after this many quiet seconds; a board that acknowledges nothing for 3
+    # intervals is gone (like OpenSSH's ServerAliveInterval with ServerAliveCountMax 3)
+    keepalive_s: float = 15.0
     emulated: bool = False
     place: str | None = None  # a labgrid place: host/port/user come from its NetworkService
     coordinator: str | None = None  # the place's labgrid coordinator (None: $LG_COORDINATOR)
@@ -121,6 +124,7 @@ BOARD_SCHEMA = Schema(
         "benchmark_model": Field(is_str),
         "tags": Field(list_of(is_str), default=[]),
         "connect_timeout_s": Field(positive_number, default=10.0),
+        "keepalive_s": Field(positive_number),  # default: ssh config's ServerAliveInterval, 15
     }
 )
 
@@ -223,9 +227,19 @@ def _with_ssh_config(name: str, values: dict[str, Any], config: paramiko.SSHConf
         benchmark_model=values["benchmark_model"],
         tags=tuple(values["tags"]),
         connect_timeout_s=values["connect_timeout_s"],
+        keepalive_s=values["keepalive_s"] or _alive_interval(found.get("serveraliveinterval")),
         place=values["place"],
         coordinator=values["coordinator"],
     )
+
+
+def _alive_interval(value: str | None) -> float:
+    """ssh config's ServerAliveInterval (0 or absent there: our default, 15 s)."""
+    try:
+        seconds = float(value) if value else 0.0
+    except ValueError:
+        seconds = 0.0
+    return seconds if seconds > 0 else 15.0
 
 
 def emulated_board(name: str, soc: str, base: Board | None = None) -> Board:

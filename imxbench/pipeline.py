@@ -283,7 +283,7 @@ def _run_cell(
         if missing:
             result.records.append(_failed(result.board, cell, step, missing))
             continue
-        label = step.kind if step.kind != "timed" else f"rep {step.repetition}"
+        label = _label(step)
         say(result.board.name, cell.name, f"{label} ...")
         record = _run_step_reconnecting(
             conn, result.board, cell, step, settings, out_dir, bool(spec.external_delegate_path)
@@ -312,13 +312,24 @@ def _run_step_reconnecting(
         return _run_step(
             conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
         )
-    except ConnectError:
+    except ConnectError as lost:
         if conn.cancel.is_set():
             raise Cancelled() from None
-        conn.reconnect()  # raises ConnectError when the board stays away
+        try:
+            conn.reconnect()
+        except ConnectError as away:  # the board stays away: say what was lost, and when
+            raise ConnectError(
+                f"{board.name}: connection lost during {cell.name} {_label(step)}; "
+                f"reconnecting failed: {away.message.removeprefix(board.name + ': ')}",
+                lost.hint,
+            ) from None
         return _run_step(
             conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
         )
+
+
+def _label(step: Step) -> str:
+    return step.kind if step.kind != "timed" else f"rep {step.repetition}"
 
 
 def _missing_library(spec: DelegateSpec, facts: BoardFacts | None) -> str | None:

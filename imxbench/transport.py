@@ -132,7 +132,7 @@ class BoardSession:
             transport.start_client(timeout=board.connect_timeout_s)
             _verify_host_key(board, transport)
             _authenticate(board, transport)
-            transport.set_keepalive(15)
+            transport.set_keepalive(max(1, round(board.keepalive_s)))
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if jump:
                 jump.close()
@@ -263,7 +263,11 @@ class BoardSession:
                 and not channel.recv_ready()
                 and not channel.recv_stderr_ready()
             ):
-                return channel.recv_exit_status()
+                status = channel.recv_exit_status()
+                if status == -1 and not self._transport.is_active():
+                    # paramiko's "no exit status": the connection died, not the command
+                    raise EOFError("transport closed")
+                return status
             if channel.closed and not self._transport.is_active():
                 raise EOFError("transport closed")
             if time.monotonic() > deadline:
@@ -403,6 +407,13 @@ def _open_socket(board: Board, jump: BoardSession | None) -> socket.socket | par
         # SSH's small request/reply packets (channel open, exec, SFTP stat) would otherwise
         # wait for the peer's delayed ACK (Nagle): ~40 ms per command on Linux.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            # A silent board (crashed, unplugged, its network blackholed) acknowledges nothing:
+            # with the keepalives we send (Transport.set_keepalive) unacknowledged for 3
+            # intervals, the kernel ends the connection and every wait on it ends with an
+            # error (paramiko's exec request and SFTP calls wait without a deadline).
+            timeout_ms = int(3 * board.keepalive_s * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout_ms)
         return _QuickAckSocket.wrap(sock) if hasattr(socket, "TCP_QUICKACK") else sock
     return jump._transport.open_channel(
         "direct-tcpip",

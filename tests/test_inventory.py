@@ -119,6 +119,19 @@ def test_ssh_config_match_exec_runs_its_command(
     assert (board.user, board.port) == ("from-match", 22)
 
 
+def test_keepalive_from_yaml_or_ssh_config_server_alive_interval(tmp_path: Path) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host evk8\n  ServerAliveInterval 7\n")
+    board = load_inventory(write(tmp_path, GOOD), ssh_config=config).get("lab8")
+    assert board.keepalive_s == 7.0
+    board = load_inventory(write(tmp_path, GOOD), ssh_config=tmp_path / "none").get("lab8")
+    assert board.keepalive_s == 15.0
+    text = GOOD.replace("    tags: [nightly]\n", "    tags: [nightly]\n    keepalive_s: 2.5\n")
+    board = load_inventory(write(tmp_path, text), ssh_config=config).get("lab8")
+    assert board.keepalive_s == 2.5  # boards.yaml wins
+    assert "keepalive_s: expected" in error_of(tmp_path, text.replace("2.5", "-1"))
+
+
 def test_cli_reports_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n")
     result = CliRunner().invoke(cli, ["boards", "--inventory", str(path)])

@@ -255,6 +255,7 @@ class Evaluation:
                 timeout_s=BASE_TIMEOUT_S + TIMEOUT_PER_IMAGE_S * len(self.dataset),
                 on_stderr=progress.feed,
                 check=False,
+                hangup_kills=True,
             )
             tail = _tail(run.stderr_text)
             if run.exit_status != 0:

@@ -357,7 +357,9 @@ def _run_step(
     command = " && ".join([*prepare, quote_command(step.argv, step.env)])
     log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
     try:
-        run = session.run(command, timeout_s=settings.step_timeout_s, check=False)
+        run = session.run(
+            command, timeout_s=settings.step_timeout_s, check=False, hangup_kills=True
+        )
     except RemoteTimeout as exc:
         _write_log(log_file, step, b"", exc.stderr_tail.encode())
         return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)

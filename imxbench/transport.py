@@ -72,17 +72,31 @@ def quote_command(argv: str | Sequence[str], env: Mapping[str, str] | None = Non
     return command
 
 
-def _process_group_wrapper(command: str) -> str:
+def _process_group_wrapper(command: str, hangup_kills: bool = False) -> str:
     """Run `command` in a new session (its own process group) and report the group id first.
 
     The job is started in the background so `setsid` need not fork (it would, were the shell a
     group leader); stdin is handed to it explicitly because background jobs get /dev/null.
+
+    `hangup_kills`: the command gets /dev/null as stdin, and a watchdog reads the channel's
+    stdin instead, which the client keeps open. Its end of file means the client is gone (the
+    connection dropped, or imxbench was killed, even with SIGKILL): the watchdog then kills the
+    command's group (TERM, then KILL 2 s later). sshd keeps a vanished client's commands running
+    otherwise; a benchmark would go on loading the board under the next job's measurements.
     """
     inner = shlex.quote(command)
+    marker = f'echo "{PGID_MARKER.decode()}$p" >&2'
+    if not hangup_kills:
+        return (
+            "exec 3<&0; S=setsid; command -v setsid >/dev/null 2>&1 || S=; "
+            f"$S sh -c {inner} 0<&3 3<&- & p=$!; exec 3<&-; {marker}; wait $p"
+        )
     return (
         "exec 3<&0; S=setsid; command -v setsid >/dev/null 2>&1 || S=; "
-        f"$S sh -c {inner} 0<&3 3<&- & p=$!; exec 3<&-; "
-        f'echo "{PGID_MARKER.decode()}$p" >&2; wait $p'
+        f"$S sh -c {inner} </dev/null 3<&- & p=$!; "
+        "{ cat >/dev/null; kill -s TERM -- -$p 2>/dev/null || kill -s TERM $p 2>/dev/null; "
+        "sleep 2; kill -s KILL -- -$p 2>/dev/null; } <&3 >/dev/null 2>&1 & w=$!; exec 3<&-; "
+        f"{marker}; wait $p; s=$?; kill $w 2>/dev/null; exit $s"
     )
 
 
@@ -174,12 +188,17 @@ class BoardSession:
         on_stdout: Output | None = None,
         on_stderr: Output | None = None,
         check: bool = True,
+        hangup_kills: bool = False,
     ) -> CommandResult:
         """Run a command on the board and wait for it.
 
         On timeout (RemoteTimeout) or KeyboardInterrupt the remote process group is killed
         before the exception propagates. `check` raises RemoteCommandError on a non-zero exit.
+        `hangup_kills` (no `stdin`): should this client vanish, the board kills the command
+        (see _process_group_wrapper) — for long commands, e.g. a benchmark step.
         """
+        if hangup_kills and stdin is not None:
+            raise ValueError("hangup_kills needs the channel's stdin: no stdin data with it")
         command = quote_command(argv, env)
         channel = self._open_channel()
         started = time.monotonic()
@@ -187,8 +206,8 @@ class BoardSession:
         pgid: list[int] = []
         self._running[channel.get_id()] = pgid
         try:
-            channel.exec_command(_process_group_wrapper(command))
-            feeder = _start_stdin_feeder(channel, stdin)
+            channel.exec_command(_process_group_wrapper(command, hangup_kills))
+            feeder = None if hangup_kills else _start_stdin_feeder(channel, stdin)
             status = self._pump(
                 channel, started + timeout_s, stdout, stderr, pgid, on_stdout, on_stderr
             )

@@ -8,15 +8,19 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from imxbench.delegates import load_catalogue
+from imxbench.emulator.board_image import build_board_state
+from imxbench.emulator.faults import update_faults
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.inventory import AuthSpec, Board
 from imxbench.job import run_job
 from imxbench.plan import RunSettings
 from tests.emulator_fixtures import run_ssh
+from tests.ssh_servers import SshServer, start_board_sshd
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
@@ -161,3 +165,53 @@ def test_interrupt_keeps_finished_steps_cleans_the_board_and_resumes(
     assert steps == [("cpu@1t", 1), ("cpu@1t", 2), ("cpu@2t", 1), ("cpu@2t", 2)]
     run_doc = json.loads((run_dir / "run.json").read_text())
     assert run_doc["status"] == "complete" and run_doc["resumed_steps"] == 1
+
+
+def test_a_killed_imxbench_leaves_nothing_running_on_the_board(tmp_path: Path) -> None:
+    """SIGKILL: no handler of ours runs, the connection just vanishes, and OpenSSH's sshd keeps
+    a vanished client's commands running. The step's watchdog on the board sees its channel
+    reach end of file and kills the step's process group (transport._process_group_wrapper)."""
+    layout = build_board_state("imx93", tmp_path / "state")
+    update_faults(layout.control_dir, slowdown=400.0)  # ~0.7 s per inference: a ~30 s step
+    server = start_board_sshd(layout, tmp_path / "sshd")
+    try:
+        inventory = tmp_path / "boards.yaml"
+        inventory.write_text(
+            f"boards:\n  evk93:\n    soc: imx93\n    host: 127.0.0.1\n    port: {server.port}\n"
+            f"    auth: {{type: key, key_file: {server.client_key}}}\n"
+            f"    known_hosts: {server.known_hosts}\n"
+        )
+        proc = subprocess.Popen(
+            [str(REPO / ".venv/bin/imxbench"), "run", "--board", "evk93", "--inventory",
+             str(inventory), "--reports", str(tmp_path / "reports"), "--repetitions", "1",
+             "--num-runs", "40", "--min-secs", "0", "--no-op-profile", "--delegate", "cpu"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        assert proc.stderr is not None
+        seen, deadline = "", time.monotonic() + 120
+        while "cpu@1t: rep 1 ..." not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.readline()
+        deadline = time.monotonic() + 30
+        while not _steps_running(server):
+            assert time.monotonic() < deadline, "the step never started on the board"
+            time.sleep(0.1)
+        # into the timed inferences, where benchmark_model prints nothing for ~25 s: without
+        # the watchdog it would live on until its next write hit the closed pipe
+        time.sleep(5)
+        proc.kill()
+        proc.wait()
+        killed_at = time.monotonic()
+        while _steps_running(server):
+            assert time.monotonic() - killed_at < 8, "the step outlived imxbench on the board"
+            time.sleep(0.2)
+    finally:
+        server.stop()
+
+
+def _steps_running(server: SshServer) -> bool:
+    """Is an (emulated) benchmark_model running on the board behind `server`?"""
+    board = SimpleNamespace(host="127.0.0.1", port=server.port, known_hosts_path=server.known_hosts)
+    done = run_ssh(board, "ps -eo args", extra=["-i", str(server.client_key)])
+    assert done.returncode == 0, done.stderr
+    return "benchmark_tool" in done.stdout.decode()
+

@@ -590,12 +590,16 @@ def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> 
 @baseline.command("list")
 @DB
 @REPORTS
-def baseline_list(db_url: str | None, reports_dir: Path) -> None:
+@FORMAT
+def baseline_list(db_url: str | None, reports_dir: Path, fmt: str) -> None:
     """List the named baselines."""
     from imxbench.store import open_store
 
     with open_store(db_url, reports_dir) as store:
         rows = store.baselines()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
     for row in rows:
         click.echo(f"{row['name']:<16} {row['run_id']:<22} set {row['set_at']} by {row['set_by']}")
     if not rows:
@@ -815,11 +819,15 @@ def lab_group() -> None:
     required=True,
     help="labgrid coordinator HOST[:PORT] (default: LG_COORDINATOR).",
 )
-def lab_sweep(coordinator: str) -> None:
+@FORMAT
+def lab_sweep(coordinator: str, fmt: str) -> None:
     """Release the places of imxbench jobs that died (lease not renewed for twice its time)."""
     from imxbench.lab_places import sweep
 
     freed = sweep(coordinator)
+    if fmt == "json":
+        click.echo(json.dumps({"released": freed}, indent=2))
+        return
     for line in freed:
         click.echo(f"released {line}")
     if not freed:

@@ -197,6 +197,8 @@ def test_after_sigkill_labgrid_keeps_the_place_and_the_next_job_takes_it_over(
     assert f"{LEASE_TAG}=nightly_" in held["tags"]
     swept = imxbench(lab, "lab", "sweep")  # the lease is young: a sweep leaves it alone
     assert swept.returncode == 0 and "no expired imxbench lease" in swept.stdout
+    swept = imxbench(lab, "lab", "sweep", "--format", "json")
+    assert swept.returncode == 0 and json.loads(swept.stdout) == {"released": []}
     started = time.monotonic()
     done = imxbench(lab, *args, "--reports", str(tmp_path / "r2"), "--lock-wait", "60")
     assert done.returncode == 0, done.stderr

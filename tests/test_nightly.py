@@ -154,6 +154,8 @@ def test_history_compare_and_baseline_commands(nights: list[Any], reports: Path)
     code, out, _ = cli("baseline", "set", ids[1][:15], *where)
     assert code == 0 and out.strip() == f"baseline default = {ids[1]}"
     assert ids[1] in cli("baseline", "list", *where)[1]
+    listed = json.loads(cli("baseline", "list", *where, "--format", "json")[1])
+    assert [(b["name"], b["run_id"]) for b in listed] == [("default", ids[1])]
     code, _, err = cli("compare", "nosuchrun", ids[0], *where)
     assert code == 2 and "no run 'nosuchrun'" in err
 

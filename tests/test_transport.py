@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -165,7 +166,18 @@ def test_interrupted_upload_leaves_nothing_that_passes_as_complete(
     local.write_bytes(os.urandom(40_000_000))
     session = BoardSession.connect(server.board(workdir=workdir))
     session.run(["mkdir", "-p", workdir])
-    killer = threading.Timer(0.3, session._transport.close)
+
+    def cut_mid_upload() -> None:
+        """Close the connection once 2 MB of the 40 have arrived (the board is this host)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):  # a part file may come and go
+                if any(p.stat().st_size > 2_000_000 for p in Path(workdir).glob("*.part*")):
+                    break
+            time.sleep(0.002)
+        session._transport.close()
+
+    killer = threading.Thread(target=cut_mid_upload)
     killer.start()
     with pytest.raises(
         (ConnectError, RemoteCommandError, OSError, EOFError, paramiko.SSHException)

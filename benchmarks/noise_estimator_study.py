@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,26 +35,25 @@ TRIM_VARIANCE_KEPT = 0.911  # E[D^2 | |D| < 2.5 sd] / sd^2 for a normal D
 
 
 def trimmed_noise(runs: Sequence[Sequence[float]]) -> regression.Noise:
-    """estimate_noise, with successive differences beyond TRIM_SD robust sds left out."""
+    """estimate_noise, with successive differences beyond TRIM_SD robust sds left out of the
+    between-run part (the within-run part is estimate_noise's own)."""
+    noise = regression.estimate_noise(runs)
     logs = [np.log(np.asarray(r, dtype=float)) for r in runs if len(r)]
-    if not logs:
-        return regression.Noise()
-    ss = sum(float(((y - y.mean()) ** 2).sum()) for y in logs)
-    df_w = float(sum(len(y) - 1 for y in logs))
-    var_w = ss / df_w if df_w > 0 else 0.0
-    var_b, df_b = 0.0, 0.0
-    if len(logs) >= 3:
-        means = np.array([y.mean() for y in logs])
-        inv_n = np.array([1.0 / len(y) for y in logs])
-        diffs = np.diff(means)
-        within = var_w * (inv_n[:-1] + inv_n[1:])
-        scale = float(np.median(np.abs(diffs))) / 0.6745
-        keep = np.abs(diffs) <= TRIM_SD * scale if scale > 0 else np.ones(len(diffs), bool)
-        mean_square = float(np.mean(diffs[keep] ** 2)) / TRIM_VARIANCE_KEPT
-        var_b = max(0.0, (mean_square - float(np.mean(within[keep]))) / 2.0)
-        m = int(keep.sum()) + 1
-        df_b = 2.0 * (m - 1) ** 2 / (3.0 * m - 4.0) if m > 2 else 1.0
-    return regression.Noise(var_w, df_w, var_b, df_b, len(logs))
+    if len(logs) < 3:
+        return noise
+    means = np.array([y.mean() for y in logs])
+    inv_n = np.array([1.0 / len(y) for y in logs])
+    diffs = np.diff(means)
+    within = noise.within_var * (inv_n[:-1] + inv_n[1:])
+    scale = float(np.median(np.abs(diffs))) / 0.6745
+    keep = np.abs(diffs) <= TRIM_SD * scale if scale > 0 else np.ones(len(diffs), bool)
+    mean_square = float(np.mean(diffs[keep] ** 2)) / TRIM_VARIANCE_KEPT
+    m = int(keep.sum()) + 1
+    return replace(
+        noise,
+        between_var=max(0.0, (mean_square - float(np.mean(within[keep]))) / 2.0),
+        between_df=2.0 * (m - 1) ** 2 / (3.0 * m - 4.0) if m > 2 else 1.0,
+    )
 
 
 def simulate(

@@ -34,7 +34,7 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,lab]'   # lab: labgrid, for tests/test_labgrid.py
 # The board's runtime as NXP's L6.6 BSP ships it (tflite-runtime 2.14, numpy<2): the tests run
-# board_scripts/evaluate.py under it. Its wheels stop at CPython 3.11; without it they skip.
+# board/scripts/evaluate.py under it. Its wheels stop at CPython 3.11; without it they skip.
 { [ -x .venv-bsp/bin/python ] || "$PYTHON" -m venv .venv-bsp; } &&
   .venv-bsp/bin/pip install -q tflite-runtime==2.14.0 'numpy<2' ||
   echo "setup.sh: no tflite-runtime 2.14 for $("$PYTHON" -V); the BSP-runtime tests will skip" >&2

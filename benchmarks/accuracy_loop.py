@@ -1,4 +1,4 @@
-"""P5: the on-board accuracy loop (board_scripts/evaluate.py) versus a bare interpreter loop.
+"""P5: the on-board accuracy loop (board/scripts/evaluate.py) versus a bare interpreter loop.
 
 Target: evaluate.py's images/s >= 0.95x a bare `set_tensor / invoke / get_tensor` loop over the
 same inputs, on the same runtime and interpreter.
@@ -38,7 +38,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "imxbench/board_scripts/evaluate.py"
+SCRIPT = REPO / "imxbench/board/scripts/evaluate.py"
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
 IMAGES = 5000
 ROUNDS = 9

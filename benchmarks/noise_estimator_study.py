@@ -1,7 +1,7 @@
 """A study for the next change to the regression detector: its between-run noise estimate.
 
 Not a product figure: a simplified nightly loop (no emulator, no store) that calls the
-product's own `estimate_noise` and `compare_samples` (imxbench/regression.py) the way
+product's own `estimate_noise` and `compare_samples` (imxbench/analysis/regression.py) the way
 verdicts.py does — baseline window:5 of the good runs, noise history the last 30 good runs,
 a good run is one judged neither regressed nor improved, alpha 1% per night over 4 cells — on
 one series: 5 repetitions a night with a 0.5% within-run spread and a night-to-night offset.
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imxbench import regression
+from imxbench.analysis import regression
 
 Estimator = Callable[[Sequence[Sequence[float]]], regression.Noise]
 TRIM_SD = 2.5

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from imxbench.benchmark_log import parse_log
+from imxbench.analysis.benchmark_log import parse_log
 
 SHARED = Path(os.environ.get("IMXBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 LOG20 = (

@@ -4,7 +4,7 @@ Drives the emulated board through a series of simulated nightlies and judges eve
 the product's own code: the emulated `benchmark_model` (imxbench/emulator/benchmark_tool.py:
 its cost model, its noise, its faults.json) produces each repetition, the real log parser reads
 it, the real results history (a temporary SQLite store) records the night, and
-`imxbench.verdicts.judge_run` judges it against its baseline, as `imxbench nightly` does.
+`imxbench.history.baselines.judge_run` judges it against its baseline, as `imxbench nightly` does.
 
 The lab: an emulated i.MX 8M Plus with four series — cpu@1t, cpu@4t, vx (NPU) and gpu — of the
 reference model, `--repetitions` repetitions each, with `--noise` percent of run-to-run noise
@@ -49,19 +49,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from imxbench.benchmark_log import parse_log  # noqa: E402
+from imxbench.analysis.benchmark_log import parse_log  # noqa: E402
+from imxbench.analysis.regression import Thresholds  # noqa: E402
 from imxbench.emulator import benchmark_tool  # noqa: E402
 from imxbench.emulator.faults import update_faults  # noqa: E402
-from imxbench.regression import Thresholds  # noqa: E402
-from imxbench.run_record import (  # noqa: E402
+from imxbench.history.baselines import BaselinePolicy, judge_run  # noqa: E402
+from imxbench.history.store import open_store  # noqa: E402
+from imxbench.model.records import (  # noqa: E402
     CellRecord,
     Fingerprint,
     RunHeader,
     RunRecord,
     Sample,
 )
-from imxbench.store import open_store  # noqa: E402
-from imxbench.verdicts import BaselinePolicy, judge_run  # noqa: E402
 
 FIRST_NIGHT = datetime(2025, 1, 1, 2, 0, 0)
 MODEL = REPO / "imxbench" / "reference_models" / "pretrainedResnet_quant.tflite"

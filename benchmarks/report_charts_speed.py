@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.report_fixtures
 
-from imxbench.report import load_report
-from imxbench.report_charts import build_charts
-from imxbench.report_data import ReportData
+from imxbench.report.build import load_report
+from imxbench.report.charts import build_charts
+from imxbench.report.data import ReportData
 from tests.report_fixtures import CELLS, write_run
 
 REPEAT = 9
@@ -63,7 +63,7 @@ def case(name: str, data: ReportData) -> None:
 def first_call(run: str, warm: bool) -> None:
     """In a fresh interpreter: warm_up in a thread (if asked), then the first build_charts;
     prints both times."""
-    from imxbench.report_svg import warm_up
+    from imxbench.report.svg import warm_up
 
     data = without_profile(load_report([Path(run)]))
     started = time.perf_counter()

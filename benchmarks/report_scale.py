@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.report_fixtures
 
-from imxbench.report import load_report, render
-from imxbench.report_index import write_index
+from imxbench.report.build import load_report, render
+from imxbench.report.index import write_index
 from tests.report_fixtures import CELLS, facts, write_run
 
 NIGHTS = 365

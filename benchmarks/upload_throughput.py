@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imxbench.deploy import deploy_file
-from imxbench.transport import BoardSession
+from imxbench.board.deploy import deploy_file
+from imxbench.board.transport import BoardSession
 from tests.ssh_servers import start_sshd
 
 SIZE = 50 * 1024 * 1024

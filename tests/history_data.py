@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from imxbench.run_record import (
+from imxbench.model.records import (
     SAMPLE_METRICS,
     AccuracyResult,
     CellRecord,

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
-from imxbench.lab_places import LEASE_TAG
+from imxbench.lab.places import LEASE_TAG
 
 BIN = Path(sys.executable).parent
 EXPORTER = "lab-exporter"

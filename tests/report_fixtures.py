@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from imxbench.results import build_table, summarize
+from imxbench.analysis.results import build_table, summarize
 
 MODEL = "pretrainedResnet_quant.tflite"
 CELLS: dict[str, tuple[str, ...]] = {

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.board_image import BoardLayout
-from imxbench.inventory import AuthSpec, Board
 
 SSHD = "/usr/sbin/sshd"
 DROPBEAR = "/usr/sbin/dropbear"

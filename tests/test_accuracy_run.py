@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imxbench.accuracy import AccuracyRequest
-from imxbench.delegates import load_catalogue
+from imxbench.accuracy.phase import AccuracyRequest
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
-from imxbench.inventory import AuthSpec, Board
-from imxbench.job import JobResult, run_job
-from imxbench.plan import RunSettings
+from imxbench.run.job import JobResult, run_job
 from tests.dataset_builders import MODEL, REPO, WRITERS, Generated, generate, write_npy
 
 SETTINGS = RunSettings(repetitions=1, num_runs=2, warmup_runs=0, min_secs=0, op_profile=False)

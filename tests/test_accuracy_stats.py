@@ -7,9 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imxbench.accuracy_stats import accuracy_metrics, agreement, latency_stats, wilson_interval
-from imxbench.datasets import CIFAR10_CLASSES
-from imxbench.host_reference import top_k
+from imxbench.accuracy.datasets import CIFAR10_CLASSES
+from imxbench.accuracy.host_reference import top_k
+from imxbench.analysis.accuracy_stats import (
+    accuracy_metrics,
+    agreement,
+    latency_stats,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_known_values() -> None:

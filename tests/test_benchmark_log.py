@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imxbench.benchmark_log import BenchmarkRun, DelegateUse, parse_log, runs_to_json
+from imxbench.analysis.benchmark_log import BenchmarkRun, DelegateUse, parse_log, runs_to_json
 
 
 def _shared_dir() -> Path:

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from imxbench.analysis.model_info import inspect_model
 from imxbench.emulator import benchmark_tool as bt
 from imxbench.emulator import cost_model as cm
-from imxbench.model_info import inspect_model
 from tests.test_model_info import FLOAT, QUANT, vela_compile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -533,7 +533,7 @@ def test_verbose_and_peak_memory(imx93: Board) -> None:
 
 def test_output_parses_with_the_benchmark_log_parser(tmp_path: Path) -> None:
     """The emulator's label line is an ordinary INFO line to the product's parser."""
-    benchmark_log = pytest.importorskip("imxbench.benchmark_log")
+    benchmark_log = pytest.importorskip("imxbench.analysis.benchmark_log")
     board = make_board(tmp_path, "imx8mp", noise_pct=1.0)
     result = run_tool(
         board,

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from imxbench.board_lock import BoardBusy, BoardLock, hold_boards
-from imxbench.store import open_store
+from imxbench.board.locks import BoardBusy, BoardLock, hold_boards
+from imxbench.history.store import open_store
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 HOLD = """
 import sys, time
 from pathlib import Path
-from imxbench.board_lock import BoardLock
-from imxbench.store import open_store
+from imxbench.board.locks import BoardLock
+from imxbench.history.store import open_store
 
 board, lock_dir, url, seconds = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 engine = open_store(url, lock_dir).engine if url != "-" else None

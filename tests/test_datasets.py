@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imxbench.dataset_readers import detect_format, load_dataset
-from imxbench.datasets import CIFAR10_CLASSES, Dataset, stratified_sample
+from imxbench.accuracy.dataset_readers import detect_format, load_dataset
+from imxbench.accuracy.datasets import CIFAR10_CLASSES, Dataset, stratified_sample
 from imxbench.errors import ConfigError
 from tests.dataset_builders import WRITERS, Generated, smooth_images, write_ic01, write_npy
 

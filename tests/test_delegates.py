@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imxbench.delegates import (
+from imxbench.config.delegates import (
     DelegateSpec,
     delegates_for_soc,
     external_delegate_options,

@@ -1,4 +1,4 @@
-"""board_scripts/evaluate.py as a board runs it: under the BSP's tflite-runtime 2.14 with
+"""board/scripts/evaluate.py as a board runs it: under the BSP's tflite-runtime 2.14 with
 numpy<2 (the .venv-bsp that setup.sh makes), and under LiteRT with numpy 2 (the fallback)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imxbench.accuracy import SCRIPT
-from imxbench.accuracy_files import pack_inputs, read_board_result
-from imxbench.accuracy_stats import agreement
-from imxbench.host_reference import HostModel, ModelOutputs, dequantize, top_k
-from imxbench.model_info import inspect_model
-from imxbench.preprocess import preprocess, preprocessing_for
+from imxbench.accuracy.files import pack_inputs, read_board_result
+from imxbench.accuracy.host_reference import HostModel, ModelOutputs, dequantize, top_k
+from imxbench.accuracy.phase import SCRIPT
+from imxbench.accuracy.preprocess import preprocess, preprocessing_for
+from imxbench.analysis.accuracy_stats import agreement
+from imxbench.analysis.model_info import inspect_model
 from tests.dataset_builders import MODEL, REPO, generate
 
 BSP_PYTHON = REPO / ".venv-bsp/bin/python"

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imxbench.cli import cli
+from imxbench.cli.main import cli
+from imxbench.config.inventory import load_inventory
 from imxbench.errors import ConfigError
-from imxbench.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """

@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from imxbench.config.inventory import Board, load_inventory
 from imxbench.errors import ConfigError
-from imxbench.inventory import Board, load_inventory
-from imxbench.lab_places import LEASE_TAG, Lease, LeaseWatch, describe_holder, parse_lease
-from imxbench.lab_selection import (
+from imxbench.lab.labgrid_client import PlaceState
+from imxbench.lab.places import LEASE_TAG, Lease, LeaseWatch, describe_holder, parse_lease
+from imxbench.lab.selection import (
     boards_of_places,
     merge_boards,
     parse_shard,
     place_matches,
     shard_of,
 )
-from imxbench.labgrid_client import PlaceState
 
 
 def load(tmp_path: Path, text: str) -> dict[str, Board]:

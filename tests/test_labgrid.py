@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from imxbench.lab_places import LEASE_TAG
-from imxbench.store import open_store
+from imxbench.history.store import open_store
+from imxbench.lab.places import LEASE_TAG
 from tests.labgrid_lab import BOARDS, Lab, fixture_lab, labgrid_missing  # noqa: F401
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""imxbench.model_info on the shared reference models, a Vela-compiled model and bad files."""
+"""imxbench.analysis.model_info on the reference models, a Vela-compiled model and bad files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imxbench.analysis.model_info import inspect_model, inspect_model_bytes
 from imxbench.errors import ConfigError
-from imxbench.model_info import inspect_model, inspect_model_bytes
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 QUANT = MODELS / "pretrainedResnet_quant.tflite"

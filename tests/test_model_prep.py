@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from imxbench.delegates import DelegateSpec, load_catalogue
+from imxbench.analysis.model_info import inspect_model
+from imxbench.config.delegates import DelegateSpec, load_catalogue
 from imxbench.errors import ConfigError
-from imxbench.model_info import inspect_model
-from imxbench.model_prep import (
+from imxbench.prepare.model_prep import (
     PreparedModel,
     check_model_for,
     compile_with_vela,

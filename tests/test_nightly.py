@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from imxbench.board_lock import BoardLock
-from imxbench.cli import main
-from imxbench.store import open_store
+from imxbench.board.locks import BoardLock
+from imxbench.cli.main import main
+from imxbench.history.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imxbench.delegates import load_catalogue, select_delegates
-from imxbench.plan import RunSettings, plan_cells
+from imxbench.analysis.plan import RunSettings, plan_cells
+from imxbench.config.delegates import load_catalogue, select_delegates
 
 BM = "/usr/bin/tensorflow-lite-2.19.0/examples/benchmark_model"
 WORKDIR = "/home/root/imxbench"

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imxbench.datasets import CIFAR10_CLASSES, Dataset
+from imxbench.accuracy.datasets import CIFAR10_CLASSES, Dataset
+from imxbench.accuracy.host_reference import HostModel, dequantize, top_k
+from imxbench.accuracy.preprocess import Preprocessing, preprocess, preprocessing_for
+from imxbench.accuracy.preprocess_check import VariantScore, check_preprocessing, judge
+from imxbench.analysis.model_info import inspect_model
 from imxbench.errors import ConfigError
-from imxbench.host_reference import HostModel, dequantize, top_k
-from imxbench.model_info import inspect_model
-from imxbench.preprocess import Preprocessing, preprocess, preprocessing_for
-from imxbench.preprocess_check import VariantScore, check_preprocessing, judge
 from tests.dataset_builders import MODEL, generate
 
 REFERENCE = preprocessing_for(inspect_model(MODEL))

@@ -1,4 +1,4 @@
-"""The board probe (board_scripts/probe.sh): the facts of an emulated board, and the same JSON
+"""The board probe (board/scripts/probe.sh): the facts of an emulated board, and the same JSON
 document under every POSIX shell a BSP image may have (dash, busybox ash, bash)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from tests.emulator_fixtures import run_ssh
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = (REPO / "imxbench/board_scripts/probe.sh").read_bytes()
+PROBE = (REPO / "imxbench/board/scripts/probe.sh").read_bytes()
 VOLATILE = {"mem_available_kb", "temperature_mc", "workdir_free_kb"}
 
 

@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from imxbench.progress_display import ProgressDisplay
+from imxbench.cli.progress_display import ProgressDisplay
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = [

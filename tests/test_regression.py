@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imxbench.regression import (
+from imxbench.analysis.regression import (
     VERDICTS,
     CellVerdict,
     LatencyVerdict,
@@ -22,9 +22,9 @@ from imxbench.regression import (
     estimate_noise,
     series_settings,
 )
-from imxbench.run_record import Fingerprint
-from imxbench.store import SeriesPoint
-from imxbench.verdicts import BaselinePolicy, noise_history, window_baseline
+from imxbench.history.baselines import BaselinePolicy, noise_history, window_baseline
+from imxbench.history.store import SeriesPoint
+from imxbench.model.records import Fingerprint
 
 
 def lognormal_runs(

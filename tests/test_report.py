@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from imxbench.cli import cli
+from imxbench.cli.main import cli
 from imxbench.errors import ConfigError
-from imxbench.report import load_report, render, resolve_runs, write_report
-from imxbench.report_charts import build_charts
-from imxbench.report_data import load_run, parse_accuracy, parse_verdicts
-from imxbench.report_history import history_for
-from imxbench.report_render import markdown_escape
+from imxbench.report.build import load_report, render, resolve_runs, write_report
+from imxbench.report.charts import build_charts
+from imxbench.report.data import load_run, parse_accuracy, parse_verdicts
+from imxbench.report.history import history_for
+from imxbench.report.render import markdown_escape
 from tests.chromium_cdp import chromium_path, open_page
 from tests.report_fixtures import facts, write_run
 
@@ -450,12 +450,12 @@ def test_warm_up_compiles_the_templates_and_changes_no_setting() -> None:
     """What `run` and `nightly` preload while the boards work (job.py: "module:function")."""
     import matplotlib as mpl
 
-    from imxbench.job import _Preloader
-    from imxbench.report_render import html_environment
+    from imxbench.report.render import html_environment
+    from imxbench.run.job import _Preloader
 
     before = dict(mpl.rcParams)
     html_environment.cache_clear()
-    preloader = _Preloader([], ["imxbench.report:warm_up"], ["board"])
+    preloader = _Preloader([], ["imxbench.report.build:warm_up"], ["board"])
     preloader.board_busy("board")
     for _ in range(200):  # the preloader's thread: up to ~10 s on a loaded machine
         cache = html_environment().cache

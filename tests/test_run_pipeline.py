@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from imxbench.delegates import load_catalogue
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
-from imxbench.inventory import AuthSpec, Board
-from imxbench.job import JobResult, run_job
-from imxbench.plan import RunSettings
+from imxbench.run.job import JobResult, run_job
 from tests.emulator_fixtures import run_ssh
 from tests.ssh_servers import SshServer, have, start_board_sshd
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, insert, inspect, select
 
-from imxbench import store_schema
+from imxbench.analysis.regression import Thresholds
 from imxbench.errors import ConfigError, InfrastructureError
-from imxbench.recording import announced_run
-from imxbench.regression import Thresholds
-from imxbench.run_record import RunRecord
-from imxbench.store import NOT_FINISHED, database_url, open_store
-from imxbench.verdicts import BaselinePolicy, compare_runs, judge_run
+from imxbench.history import schema as store_schema
+from imxbench.history.baselines import BaselinePolicy, compare_runs, judge_run
+from imxbench.history.store import NOT_FINISHED, database_url, open_store
+from imxbench.model.records import RunRecord
+from imxbench.run.recording import announced_run
 from tests import history_data as data
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 
@@ -163,7 +163,7 @@ CRASH = """
 import os, sys
 import numpy as np
 from sqlalchemy import event
-from imxbench.store import open_store
+from imxbench.history.store import open_store
 from tests import history_data as data
 
 store = open_store(sys.argv[1])

@@ -16,9 +16,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from imxbench.deploy import content_name, deploy_file, file_sha256
+from imxbench.board.deploy import content_name, deploy_file, file_sha256
+from imxbench.board.transport import BoardSession
 from imxbench.errors import ConnectError, HostKeyError, RemoteCommandError, RemoteTimeout
-from imxbench.transport import BoardSession
 from tests.ssh_servers import SshServer, have, start_dropbear, start_sshd
 
 pytestmark = pytest.mark.skipif(
@@ -213,7 +213,7 @@ def test_unknown_host_key_is_refused_unless_accept_new(sshd: SshServer, tmp_path
 def test_wrong_key_fails_authentication_without_retrying(sshd: SshServer, tmp_path: Path) -> None:
     other = tmp_path / "id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    from imxbench.inventory import AuthSpec
+    from imxbench.config.inventory import AuthSpec
 
     started = time.monotonic()
     with pytest.raises(ConnectError, match="authentication"):

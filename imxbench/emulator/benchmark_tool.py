@@ -62,11 +62,16 @@ from typing import Any
 
 import numpy as np
 
+from imxbench.analysis.model_info import (
+    ETHOS_U_CUSTOM_OP,
+    INT_QUANT_DTYPES,
+    ModelInfo,
+    inspect_model,
+)
 from imxbench.emulator import cost_model
 from imxbench.emulator import faults as fault_file
 from imxbench.emulator.cost_model import Placement, Unit
 from imxbench.errors import ConfigError
-from imxbench.model_info import ETHOS_U_CUSTOM_OP, INT_QUANT_DTYPES, ModelInfo, inspect_model
 from imxbench.native_stderr import quiet_native_stderr
 
 BOARD_JSON = Path("/usr/share/imxbench-emulator/board.json")

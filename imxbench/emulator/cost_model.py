@@ -1,14 +1,14 @@
 """The emulated board's timing model: pure functions, no I/O, no clock.
 
 Every figure the emulator prints (inference latency, first inference, init time, memory) is
-computed here from a model's MAC count (imxbench.model_info), where its work runs (CPU, NPU,
+computed here from a model's MAC count (analysis/model_info.py), where its work runs (CPU, NPU,
 GPU) and the SoC. Published NXP numbers for one reference model are reproduced exactly; other
 models are scaled by MACs.
 
 Calibration table (µs per inference, int8, benchmark_model)
 -------------------------------------------------------------
 Reference model: MLPerf Tiny ResNet-8 `pretrainedResnet_quant.tflite`,
-REFERENCE_MACS = 12,505,728 MACs (imxbench.model_info; Vela 5.2 reports 12,505,748).
+REFERENCE_MACS = 12,505,728 MACs (imxbench.analysis.model_info; Vela 5.2 reports 12,505,748).
 
 | SoC      | target                    | published       | source                               |
 |----------|---------------------------|-----------------|--------------------------------------|

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from imxbench.delegates import load_catalogue
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import start_emulator
-from imxbench.inventory import AuthSpec, Board
-from imxbench.job import JobResult, run_job
-from imxbench.plan import RunSettings
+from imxbench.run.job import JobResult, run_job
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"

@@ -11,11 +11,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from imxbench.delegates import load_catalogue
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import start_emulator
-from imxbench.inventory import AuthSpec, Board
-from imxbench.job import run_job
-from imxbench.plan import RunSettings
+from imxbench.run.job import run_job
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imxbench.delegates import load_catalogue
+from imxbench.analysis.plan import RunSettings
+from imxbench.board.transport import BoardSession
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.errors import ConnectError
-from imxbench.inventory import AuthSpec, Board
-from imxbench.job import run_job
-from imxbench.plan import RunSettings
-from imxbench.transport import BoardSession
+from imxbench.run.job import run_job
 from tests.emulator_fixtures import run_ssh
 from tests.ssh_servers import SshServer, have, start_sshd
 
@@ -136,8 +136,8 @@ def test_unknown_key_refused_by_default(tmp_path: Path) -> None:
 
 
 def test_a_nul_byte_is_refused_before_anything_is_sent() -> None:
+    from imxbench.board.transport import quote_command
     from imxbench.errors import ConfigError
-    from imxbench.transport import quote_command
 
     with pytest.raises(ConfigError, match="NUL"):
         quote_command(["echo", "a\x00b"])

@@ -31,10 +31,10 @@ from typing import Any
 from ai_edge_litert.interpreter import Interpreter as _LiteRTInterpreter
 from ai_edge_litert.interpreter import OpResolverType  # noqa: F401  (re-exported like the real module)
 
+from imxbench.analysis.model_info import inspect_model_bytes as _inspect_model_bytes
 from imxbench.emulator import benchmark_tool as _board
 from imxbench.emulator import cost_model as _cost
 from imxbench.errors import ConfigError as _ConfigError
-from imxbench.model_info import inspect_model_bytes as _inspect_model_bytes
 
 
 class Delegate:

@@ -1,0 +1,2 @@
+"""Accuracy on the device (`run --dataset`): data sets, preprocessing, the host reference,
+the board-side evaluation and its summary."""

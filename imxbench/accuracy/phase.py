@@ -1,0 +1,392 @@
+"""Accuracy on the device, per delegate, with agreement against the host CPU reference.
+
+`Evaluation.prepare` does the host side once per run, before any board is touched: read the
+data set (dataset_readers.py), derive the preprocessing from the model's input tensor
+(preprocess.py), run the host reference (host_reference.py) and the preprocessing sanity check
+(preprocess_check.py), and pack the preprocessed inputs into one .npz file (accuracy_files.py).
+
+`Evaluation.run_on_board` runs after a board's benchmark cells, in the same session: it
+uploads the packed data and `board/scripts/evaluate.py` (content-addressed, so each is sent
+once), then runs the script once per delegate with the same external delegate library, options
+and environment as the benchmark cells, on the graph that was benchmarked (for Ethos-U the
+Vela-compiled one). The CPU runs once, with the threads of its cell with the most. The result file
+is downloaded to `reports/<run-id>/accuracy/<board>/<delegate>.npz` and turned into metrics
+(accuracy_stats.py). A failure fails that accuracy cell only; the other delegates go on.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from imxbench.accuracy.dataset_readers import load_dataset
+from imxbench.accuracy.datasets import Dataset
+from imxbench.accuracy.files import (
+    BoardResult,
+    pack_inputs,
+    read_board_result,
+    write_predictions,
+)
+from imxbench.accuracy.host_reference import HostModel, ModelOutputs
+from imxbench.accuracy.preprocess import Preprocessing, preprocess, preprocessing_for
+from imxbench.accuracy.preprocess_check import SanityCheck, check_preprocessing
+from imxbench.analysis.accuracy_stats import (
+    AccuracyMetrics,
+    Agreement,
+    LatencyStats,
+    accuracy_metrics,
+    agreement,
+    latency_stats,
+)
+from imxbench.analysis.model_info import inspect_model
+from imxbench.board.deploy import deploy_file, file_sha256
+from imxbench.board.probe import BoardFacts
+from imxbench.board.transport import BoardSession
+from imxbench.config.delegates import DelegateSpec, external_delegate_options
+from imxbench.config.inventory import Board
+from imxbench.errors import ConfigError, ImxbenchError, RemoteTimeout
+
+if TYPE_CHECKING:
+    from imxbench.run.pipeline import BoardHook, BoardRun
+
+SCRIPT = Path(__file__).resolve().parents[1] / "board" / "scripts" / "evaluate.py"
+REMOTE_SUBDIR = "accuracy"
+PROGRESS_PREFIX = "imxbench-progress "
+BASE_TIMEOUT_S = 120.0
+TIMEOUT_PER_IMAGE_S = 0.5
+Say = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class AccuracyRequest:
+    """What `imxbench run --dataset PATH [--limit N] [--channel-order rgb|bgr]` asks for."""
+
+    dataset: Path
+    limit: int | None = None
+    channel_order: str = "rgb"
+
+
+@dataclass(frozen=True)
+class AccuracyCell:
+    """Accuracy of one (board, delegate); `status` is "ok" or "failed"."""
+
+    board: str
+    delegate: str
+    cell: str
+    """The benchmark cell whose settings were used (for the CPU: the most threads)."""
+    status: str
+    error: str | None
+    stderr_tail: str | None = None
+    threads: int | None = None
+    graph: str | None = None
+    runtime: str | None = None
+    runtime_version: str | None = None
+    metrics: AccuracyMetrics | None = None
+    agreement: Agreement | None = None
+    latency: LatencyStats | None = None
+    duration_s: float = 0.0
+    result_file: str | None = None
+    predictions_file: str | None = None
+
+
+class Evaluation:
+    """One run's accuracy work: host side prepared once, then run on each board."""
+
+    def __init__(
+        self,
+        request: AccuracyRequest,
+        model: Path,
+        dataset: Dataset,
+        preprocessing: Preprocessing,
+        inputs: np.ndarray,
+        reference: ModelOutputs,
+        sanity: SanityCheck,
+    ) -> None:
+        self.request = request
+        self.model = model
+        self.dataset = dataset
+        self.preprocessing = preprocessing
+        self.reference = reference
+        self.sanity = sanity
+        self.cells: list[AccuracyCell] = []
+        self._lock = threading.Lock()
+        self._scratch = tempfile.TemporaryDirectory(prefix="imxbench-accuracy-")
+        self.packed = Path(self._scratch.name) / "accuracy-inputs.npz"
+        pack_inputs(self.packed, inputs, dataset.labels)
+        self.packed_sha256 = file_sha256(self.packed)
+
+    @classmethod
+    def prepare(cls, request: AccuracyRequest, model: Path) -> Evaluation:
+        """Read and check everything on the host; ConfigError before any board is touched."""
+        info = inspect_model(model)
+        if info.is_vela_compiled:
+            raise ConfigError(
+                f"{model}: a Vela-compiled model cannot be run on the host for the reference; "
+                "give the source model"
+            )
+        dataset = load_dataset(request.dataset, request.limit)
+        pre = preprocessing_for(info, request.channel_order)
+        inputs = preprocess(pre, dataset.images)
+        classes = info.outputs[0].elements if info.outputs else 0
+        if int(dataset.labels.max()) >= classes:
+            raise ConfigError(
+                f"{dataset.source}: label {int(dataset.labels.max())} but the model has "
+                f"{classes} output classes"
+            )
+        host = HostModel(model)
+        reference = host.run(inputs)
+        sanity = check_preprocessing(host, pre, dataset)
+        return cls(request, model, dataset, pre, inputs, reference, sanity)
+
+    @property
+    def classes(self) -> int:
+        return int(self.reference.outputs.shape[1])
+
+    @property
+    def warnings(self) -> list[str]:
+        return [self.sanity.warning] if self.sanity.warning else []
+
+    @property
+    def failures(self) -> list[str]:
+        return [
+            f"{c.board} accuracy {c.delegate}: {c.error}" for c in self.cells if c.status != "ok"
+        ]
+
+    def close(self) -> None:
+        self._scratch.cleanup()
+
+    def board_hook(self, specs: list[DelegateSpec], out_dir: Path) -> BoardHook:
+        """The pipeline's `after_cells` hook that evaluates `specs` on a board."""
+
+        def hook(session: BoardSession, run: BoardRun, say: Say) -> None:
+            benchmarked = [(r.delegate, r.cell, r.threads) for r in run.records]
+            self.run_on_board(session, run.facts, run.deployed, specs, benchmarked, out_dir, say)
+
+        return hook
+
+    # -- on a board ----------------------------------------------------------------------------
+    def run_on_board(
+        self,
+        session: BoardSession,
+        facts: BoardFacts | None,
+        deployed: dict[str, str],
+        specs: list[DelegateSpec],
+        benchmarked: Sequence[tuple[str, str, int | None]],
+        out_dir: Path,
+        say: Say,
+    ) -> list[AccuracyCell]:
+        """Evaluate every delegate that was benchmarked; failures become failed cells.
+
+        `benchmarked` lists the board's benchmark steps as (delegate, cell, threads): each
+        delegate is evaluated with the settings of its cell (the CPU: its most threads).
+        """
+        board = session.board
+        cpu_count = int((facts.raw.get("cpu_count") if facts else 0) or 1)
+        chosen = {s.name: _cell_for(s, benchmarked, cpu_count) for s in specs}
+        cells: list[AccuracyCell] = []
+        say(board.name, "accuracy", f"{len(self.dataset)} images; uploading data and script")
+        try:
+            if not (facts and facts.raw.get("python3")):
+                raise ConfigError(
+                    "no python3 on the board; the accuracy evaluation needs python3 with numpy "
+                    "and tflite_runtime"
+                )
+            data = deploy_file(session, self.packed, REMOTE_SUBDIR).remote
+            script = deploy_file(session, SCRIPT, REMOTE_SUBDIR).remote
+        except ImxbenchError as exc:
+            cells = [_failed(board, s.name, chosen[s.name][0], exc.message) for s in specs]
+        else:
+            for spec in specs:
+                name, threads = chosen[spec.name]
+                graph = deployed.get(spec.name)
+                if graph is None:
+                    cells.append(_failed(board, spec.name, name, "the model was not deployed"))
+                    continue
+                target = _Target(spec, name, threads, graph)
+                cell = self._run_delegate(session, facts, target, data, script, out_dir, say)
+                cells.append(cell)
+                say(board.name, f"accuracy {spec.name}", _outcome(cell))
+        with self._lock:
+            self.cells.extend(cells)
+        return cells
+
+    def _run_delegate(
+        self,
+        session: BoardSession,
+        facts: BoardFacts | None,
+        target: _Target,
+        data: str,
+        script: str,
+        out_dir: Path,
+        say: Say,
+    ) -> AccuracyCell:
+        board, spec, graph, threads = session.board, target.spec, target.graph, target.threads
+
+        def failed(error: str, tail: str | None = None) -> AccuracyCell:
+            return _failed(board, spec.name, target.cell, error, tail, threads, graph)
+
+        library = spec.external_delegate_path
+        if library and facts is not None and library not in facts.delegate_libraries:
+            return failed(f"delegate library {library} is not on the board")
+        remote_out = f"{board.workdir}/{REMOTE_SUBDIR}/result-{secrets.token_hex(6)}.npz"
+        argv = ["python3", script, "--model", graph, "--data", data, "--out", remote_out]
+        if library:
+            argv += ["--delegate", library, "--options", external_delegate_options(spec)]
+        if threads is not None:
+            argv += ["--threads", str(threads)]
+        env = {k: v.replace("{workdir}", board.workdir) for k, v in spec.env.items()}
+        local = out_dir / "accuracy" / board.name / f"{spec.name}.npz"
+        started = time.monotonic()
+        progress = _ProgressLines(lambda line: say(board.name, f"accuracy {spec.name}", line))
+        try:
+            _make_env_dirs(session, env)
+            run = session.run(
+                argv,
+                env=env,
+                timeout_s=BASE_TIMEOUT_S + TIMEOUT_PER_IMAGE_S * len(self.dataset),
+                on_stderr=progress.feed,
+                check=False,
+                hangup_kills=True,
+            )
+            tail = _tail(run.stderr_text)
+            if run.exit_status != 0:
+                error = _script_error(run.stderr_text) or _exit_reason(run.exit_status)
+                return failed(error, tail)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            session.get(remote_out, local)
+            session.run(["rm", "-f", remote_out], timeout_s=30, check=False)
+            result = read_board_result(local, len(self.dataset), self.classes)
+        except RemoteTimeout as exc:
+            return failed(exc.message, exc.stderr_tail)
+        except ImxbenchError as exc:
+            return failed(exc.message)
+        except (OSError, ValueError, KeyError) as exc:
+            return failed(f"bad result file: {exc}")
+        return self._cell(board, target, result, local, started)
+
+    def _cell(
+        self, board: Board, target: _Target, result: BoardResult, local: Path, started: float
+    ) -> AccuracyCell:
+        predictions = local.with_suffix(".csv")
+        write_predictions(predictions, self.dataset, result.top_k, self.reference.top1)
+        return AccuracyCell(
+            board=board.name,
+            delegate=target.spec.name,
+            cell=target.cell,
+            status="ok",
+            error=None,
+            threads=target.threads,
+            graph=target.graph,
+            runtime=result.header.get("runtime"),
+            runtime_version=result.header.get("runtime_version"),
+            metrics=accuracy_metrics(self.dataset.labels, result.top_k, self.dataset.class_names),
+            agreement=agreement(
+                result.outputs,
+                result.top_k[:, 0],
+                self.reference.outputs,
+                self.reference.top1,
+            ),
+            latency=latency_stats(result.invoke_ns),
+            duration_s=time.monotonic() - started,
+            result_file=str(local),
+            predictions_file=str(predictions),
+        )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What one evaluation runs: the delegate, its benchmark cell's threads, the graph."""
+
+    spec: DelegateSpec
+    cell: str
+    threads: int | None
+    graph: str
+
+
+def _cell_for(
+    spec: DelegateSpec, benchmarked: Sequence[tuple[str, str, int | None]], cpu_count: int
+) -> tuple[str, int | None]:
+    """(cell, threads) to evaluate `spec` with: its benchmark cell (CPU: the most threads)."""
+    mine = sorted(
+        {(cell, threads) for delegate, cell, threads in benchmarked if delegate == spec.name},
+        key=lambda item: (item[1] or 0, item[0]),
+    )
+    if mine:
+        return mine[-1]
+    if spec.external_delegate_path or not spec.threads:
+        return spec.name, None
+    return f"{spec.name}@{cpu_count}t", cpu_count
+
+
+_EXIT_REASONS = {
+    139: "evaluate.py crashed (Segmentation fault, exit 139)",
+    137: "evaluate.py was killed, out of memory? (exit 137)",
+    134: "evaluate.py aborted (exit 134)",
+    127: "python3 not found (exit 127)",
+}
+
+
+def _exit_reason(status: int) -> str:
+    return _EXIT_REASONS.get(status, f"evaluate.py exited with status {status}")
+
+
+class _ProgressLines:
+    """Turns evaluate.py's stderr chunks into progress messages (one per complete line)."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith(PROGRESS_PREFIX):
+                self._emit(line[len(PROGRESS_PREFIX) :])
+
+
+def _make_env_dirs(session: BoardSession, env: dict[str, str]) -> None:
+    """Create the folders the delegate's environment names (e.g. the VX graph cache)."""
+    dirs = [v for k, v in env.items() if k.endswith("_DIR") and v.startswith("/")]
+    if dirs:
+        session.run(" && ".join(f"mkdir -p {shlex.quote(d)}" for d in dirs), timeout_s=60)
+
+
+def _script_error(stderr: str) -> str | None:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip().startswith("evaluate.py: ")]
+    return lines[-1] if lines else None
+
+
+def _tail(text: str, chars: int = 2000) -> str | None:
+    return text[-chars:].strip() or None
+
+
+def _outcome(cell: AccuracyCell) -> str:
+    if cell.status != "ok" or cell.metrics is None:
+        return f"failed: {cell.error}"
+    text = f"top-1 {cell.metrics.top1:.2%} on {cell.metrics.images} images"
+    if cell.agreement is not None:
+        text += f", agreement {cell.agreement.top1_rate:.2%}"
+    return text
+
+
+def _failed(
+    board: Board,
+    delegate: str,
+    cell: str,
+    error: str,
+    stderr_tail: str | None = None,
+    threads: int | None = None,
+    graph: str | None = None,
+) -> AccuracyCell:
+    return AccuracyCell(board.name, delegate, cell, "failed", error, stderr_tail, threads, graph)

@@ -1,0 +1,149 @@
+"""Turning uint8 RGB images into a model's input tensor, read from the model itself.
+
+The input tensor's shape, dtype and quantization (scale s, zero point z) decide everything:
+
+* int8 / uint8 with quantization: q = clip(round(p / s) + z, dtype range), rounding half away
+  from zero (as TFLite's QUANTIZE does); for the MLPerf Tiny reference model (s = 1, z = -128)
+  that is exactly q = p - 128.
+* uint8 without quantization: the raw pixels.
+* float32: the raw pixel values 0..255 as floats (what the MLPerf Tiny float model expects; a
+  float model's normalisation is not written in the file, so this is the one assumption).
+
+The channel order is an option (`rgb`, the data sets' order, or `bgr`). The "cast" quantization
+(`p.astype(dtype)`, wrapping around) exists only for the preprocessing sanity check: it is the
+common mistake of ignoring the model's quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from imxbench.analysis.model_info import ModelInfo
+from imxbench.errors import ConfigError
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+QUANTIZATIONS = ("model", "cast")
+_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+SUPPORTED_DTYPES = ("int8", "uint8", "float32")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images become input tensors for one model (see the module docstring)."""
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    scale: float | None
+    zero_point: int | None
+    channel_order: str = "rgb"
+    quantization: str = "model"
+
+    @property
+    def height_width(self) -> tuple[int, int]:
+        return self.input_shape[1], self.input_shape[2]
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.dtype in _INT_RANGES and self.scale is not None and self.scale != 0.0
+
+    def variant(self, channel_order: str, quantization: str) -> Preprocessing:
+        return replace(self, channel_order=channel_order, quantization=quantization)
+
+    def formula(self) -> str:
+        """The per-pixel mapping, e.g. `q = clip(round(p / 1) + -128, -128, 127) = p - 128`."""
+        if self.dtype == "float32":
+            return "x = float(p), raw pixel values 0..255"
+        if self.quantization == "cast":
+            return f"q = p cast to {self.dtype} (wrapping; ignores the model's quantization)"
+        if not self.is_quantized:
+            return "q = p, raw uint8 pixels (the input has no quantization)"
+        assert self.scale is not None and self.zero_point is not None
+        low, high = _INT_RANGES[self.dtype]
+        shift = f"{'-' if self.zero_point < 0 else '+'} {abs(self.zero_point)}"
+        text = f"q = clip(round(p / {self.scale:g}) {shift}, {low}, {high})"
+        if self.scale == 1.0 and low <= self.zero_point and 255 + self.zero_point <= high:
+            text += f" = p {shift}"  # no rounding, no clipping: e.g. the reference model's p - 128
+        return text
+
+    def describe(self) -> str:
+        """One sentence for reports: order, mapping and the tensor it feeds."""
+        shape = "x".join(str(d) for d in self.input_shape)
+        return (
+            f"{self.channel_order.upper()} uint8 pixels p -> {self.dtype} input "
+            f"'{self.input_name}' [{shape}]: {self.formula()}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_name": self.input_name,
+            "input_shape": list(self.input_shape),
+            "dtype": self.dtype,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+            "channel_order": self.channel_order,
+            "quantization": self.quantization,
+            "formula": self.formula(),
+            "description": self.describe(),
+        }
+
+
+def preprocessing_for(info: ModelInfo, channel_order: str = "rgb") -> Preprocessing:
+    """The preprocessing the model's (single, NHWC, 3-channel) input tensor asks for."""
+    if channel_order not in CHANNEL_ORDERS:
+        raise ConfigError(f"channel order must be one of {', '.join(CHANNEL_ORDERS)}")
+    if len(info.inputs) != 1:
+        raise ConfigError(
+            f"{info.path}: accuracy needs a model with one input, this one has {len(info.inputs)}"
+        )
+    tensor = info.inputs[0]
+    shape = tuple(int(d) for d in tensor.shape)
+    if len(shape) != 4 or shape[3] != 3 or shape[1] < 1 or shape[2] < 1:
+        raise ConfigError(
+            f"{info.path}: input '{tensor.name}' has shape {list(shape)}; accuracy needs an "
+            "image input [1, height, width, 3]"
+        )
+    if tensor.dtype not in SUPPORTED_DTYPES:
+        raise ConfigError(
+            f"{info.path}: input '{tensor.name}' is {tensor.dtype}; accuracy supports "
+            f"{', '.join(SUPPORTED_DTYPES)} inputs"
+        )
+    if tensor.dtype == "int8" and not tensor.is_quantized:
+        raise ConfigError(
+            f"{info.path}: int8 input '{tensor.name}' has no quantization parameters: "
+            "how pixels map to it is unknown"
+        )
+    return Preprocessing(
+        input_name=tensor.name,
+        input_shape=(1, shape[1], shape[2], 3),
+        dtype=tensor.dtype,
+        scale=tensor.scale,
+        zero_point=tensor.zero_point,
+        channel_order=channel_order,
+    )
+
+
+def preprocess(pre: Preprocessing, images: np.ndarray) -> np.ndarray:
+    """uint8 RGB images (N, H, W, 3) -> the model's input values (N, H, W, 3) in its dtype."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+        raise ConfigError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    height, width = pre.height_width
+    if images.shape[1:3] != (height, width):
+        raise ConfigError(
+            f"the data set's images are {images.shape[2]}x{images.shape[1]} pixels but input "
+            f"'{pre.input_name}' takes {width}x{height}; resize them first"
+        )
+    pixels = images[..., ::-1] if pre.channel_order == "bgr" else images
+    if pre.dtype == "float32":
+        return np.ascontiguousarray(pixels, dtype=np.float32)
+    if pre.quantization == "cast" or not pre.is_quantized:
+        return np.ascontiguousarray(pixels.astype(np.dtype(pre.dtype)))
+    assert pre.scale is not None and pre.zero_point is not None
+    scaled = pixels.astype(np.float64) / pre.scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # half away from zero
+    low, high = _INT_RANGES[pre.dtype]
+    quantized = np.clip(rounded + pre.zero_point, low, high)
+    return np.ascontiguousarray(quantized.astype(np.dtype(pre.dtype)))

@@ -1,0 +1,59 @@
+"""Opening a session to a board of the inventory — a real one, or one the emulator serves.
+
+With `emulate=True` an emulated board of the same SoC is started on 127.0.0.1 and the inventory
+entry keeps its name, workdir and tags but takes the emulator's address, port and host key.
+From there on the code path is the one real boards use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from imxbench.board.transport import BoardSession
+from imxbench.config.inventory import AuthSpec, Board, emulated_board
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """`--emulate` with settings for the emulated boards (tests, benchmarks): their timing
+    noise, and runtime faults per board name applied right after boot (emulator/faults.py
+    names, e.g. `{"imx8mp": {"slowdown": 1.1, "slowdown_delegates": ["npu"]}}`)."""
+
+    noise_pct: float = 1.0
+    faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@contextmanager
+def open_session(board: Board, *, emulate: bool | Emulation = False) -> Iterator[BoardSession]:
+    """A connected session for `board`; with `emulate`, to a fresh emulated board of its SoC."""
+    with ExitStack() as stack:
+        if emulate:
+            setup = emulate if isinstance(emulate, Emulation) else None
+            board = stack.enter_context(emulated(board, setup))
+        session = BoardSession.connect(board)
+        stack.callback(session.close)
+        yield session
+
+
+@contextmanager
+def emulated(board: Board, setup: Emulation | None = None) -> Iterator[Board]:
+    """Start an emulated board for `board.soc` and yield the inventory entry that reaches it."""
+    from imxbench.emulator.launcher import start_emulator  # the emulator only when asked for
+
+    setup = setup or Emulation()
+    with start_emulator(board.soc, noise_pct=setup.noise_pct) as emulator:
+        faults = setup.faults.get(board.name)
+        if faults:
+            emulator.set_faults(**faults)
+        yield replace(
+            emulated_board(board.name, board.soc, board),
+            host=emulator.host,
+            port=emulator.port,
+            user=emulator.user,
+            auth=AuthSpec(type="none"),
+            host_key_policy="strict",
+            known_hosts=str(emulator.known_hosts_path),
+        )

@@ -1,0 +1,1 @@
+"""Configuration: the YAML validator, the lab inventory (boards.yaml) and the delegate catalogue."""

@@ -1,0 +1,1 @@
+"""The results history: the store (SQLite / PostgreSQL), its schema, baselines and views."""

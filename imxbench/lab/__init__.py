@@ -1,0 +1,1 @@
+"""Boards from labgrid places: selection by tag, shards, reserving and releasing places."""

@@ -1,0 +1,2 @@
+"""Reports: run directories -> data -> charts -> view -> formats (HTML, Markdown, CSV, JSON,
+JUnit)."""

@@ -1,0 +1,107 @@
+"""`imxbench report`: run directories → one self-contained HTML page (or Markdown, CSV, JSON).
+
+The pipeline: report_data/report_history (load) → report_charts (SVG) → report_view (display
+strings) → report_render (Jinja2). One run is reported against the history of its reports
+directory (the earlier runs of the same model); given several runs, the last is reported and the
+others are its history (a comparison).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from imxbench.errors import ConfigError
+from imxbench.report.charts import build_charts
+from imxbench.report.data import ReportData, is_run_dir, load_meta, load_run
+from imxbench.report.history import history_for, run_dirs
+from imxbench.report.index import write_index
+from imxbench.report.render import (
+    export_csv,
+    export_json,
+    render_html,
+    render_markdown,
+)
+from imxbench.report.view import build_view
+
+FORMATS = ("html", "markdown", "csv", "json")
+SUFFIXES = {"html": "html", "markdown": "md", "csv": "csv", "json": "json"}
+
+
+def resolve_runs(names: Sequence[str], reports_dir: Path) -> list[Path]:
+    """Run ids (under `reports_dir`) or directories; none: the newest run."""
+    if not names:
+        runs = sorted(run_dirs(reports_dir), key=lambda p: _started_key(p))
+        if not runs:
+            raise ConfigError(
+                f"{reports_dir}: no runs here",
+                "run `imxbench run --board imx8mp --emulate` first, or pass --reports DIR",
+            )
+        return [runs[-1]]
+    out = []
+    for name in names:
+        path = Path(name)
+        candidates = [path, reports_dir / name]
+        found = next((p for p in candidates if is_run_dir(p)), None)
+        if found is None:
+            raise ConfigError(f"{name}: not a run id under {reports_dir} nor a run directory")
+        out.append(found)
+    return out
+
+
+def _started_key(run_dir: Path) -> tuple[str, str]:
+    try:
+        return (load_meta(run_dir).started or "", run_dir.name)
+    except ConfigError:
+        return ("", run_dir.name)
+
+
+def load_report(runs: Sequence[Path], history_limit: int | None = None) -> ReportData:
+    """The last of `runs`, with the others as its history (or, for one run, the earlier runs
+    of its reports directory)."""
+    current = runs[-1]
+    meta = load_meta(current)
+    candidates = runs[:-1] if len(runs) > 1 else run_dirs(current.parent)
+    return load_run(current, history_for(meta, candidates, limit=history_limit))
+
+
+def render(data: ReportData, fmt: str) -> str:
+    if fmt == "csv":
+        return export_csv(data)
+    if fmt == "json":
+        return export_json(data)
+    view = build_view(data, build_charts(data) if fmt == "html" else {})
+    return render_html(view) if fmt == "html" else render_markdown(view)
+
+
+def write_report(data: ReportData, fmt: str = "html", out: Path | None = None) -> Path:
+    """Write the report (default: `<run dir>/report.<ext>`) and, for HTML written into a run
+    directory, refresh the reports directory's index.html."""
+    path = out or data.run.path / f"report.{SUFFIXES[fmt]}"
+    text = render(data, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    if fmt == "html" and path.parent.resolve() == data.run.path.resolve():
+        write_index(data.run.path.parent)
+    return path
+
+
+def write_run_report(run_dir: Path) -> Path:
+    """`reports/<run-id>/report.html` plus `reports/index.html`: what `run` and `nightly` call
+    at their end. Raises like any report; callers keep their results regardless."""
+    return write_report(load_report([run_dir]))
+
+
+def warm_up() -> None:
+    """Pay the report's one-time costs ahead, e.g. in a thread while the boards work (job.py's
+    preload): matplotlib's (report_svg.warm_up) and compiling the templates. Changes nothing
+    but caches."""
+    from imxbench.report.render import html_environment
+    from imxbench.report.svg import warm_up as warm_up_charts
+
+    warm_up_charts()
+    for template in ("report.html.j2", "index.html.j2"):
+        html_environment().get_template(template)

@@ -1,0 +1,404 @@
+"""The report pipeline's data step: run directories → one frozen `ReportData`.
+
+A run directory (`reports/<run-id>/`, written by job.py) holds run.json, results.json (one row
+per benchmark_model process), summary.json (board x cell), facts/<board>.json, boards.json and,
+when other parts of imxbench wrote them:
+
+- `accuracy.json` — on-device accuracy. Read tolerantly (see `parse_accuracy`): a document
+  `{"dataset", "samples", "labels": [...], "cells": [...]}` (or just the list of cells), each
+  cell `{"board", "cell" | "delegate", "top1", "top1_ci_low", "top1_ci_high" | "top1_ci": [lo,
+  hi], "top5", "agreement_top1" | "agreement", "per_class": {label: top1} | [top1, ...] |
+  [{"label", "top1"}], "confusion" | "confusion_matrix": [[count]], "labels"}`. Fractions 0..1
+  (values above 1 are read as percentages).
+- `verdicts.json` — regression verdicts against history: a list of `{board, cell, verdict,
+  change_pct, p_value, detail, fingerprint_changed}` (or `{"verdicts": [...]}`); verdict is one
+  of regressed, improved, unchanged, inconclusive, new, missing, failed.
+
+Nothing here formats for display (report_view.py) or draws (report_charts.py). The DataFrames in
+`ReportData` are the loaded tables; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from imxbench.analysis.results import summarize
+from imxbench.errors import ConfigError
+
+VERDICTS = ("regressed", "improved", "unchanged", "inconclusive", "new", "missing", "failed")
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What run.json says about one run."""
+
+    run_id: str
+    path: Path
+    started: str | None  # as written (ISO 8601)
+    started_at: datetime | None
+    model: str | None  # the model file's name
+    boards: tuple[str, ...]
+    settings: Mapping[str, Any]
+    emulated: bool
+    status: str | None = None  # running | partial | complete (None: written before statuses)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed benchmark_model process, or a board that failed as a whole (cell None)."""
+
+    board: str
+    cell: str | None
+    kind: str | None
+    repetition: int | None
+    error: str
+    stderr_tail: str | None
+    log_file: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    board: str
+    cell: str
+    verdict: str
+    change_pct: float | None
+    p_value: float | None
+    detail: str | None
+    fingerprint_changed: bool
+
+
+@dataclass(frozen=True)
+class AccuracyCell:
+    board: str
+    cell: str
+    top1: float | None  # fraction 0..1
+    top1_ci_low: float | None
+    top1_ci_high: float | None
+    top5: float | None
+    agreement_top1: float | None  # agreement of top-1 with the CPU reference
+    per_class: tuple[tuple[str, float], ...] = ()  # (label, top-1 fraction)
+    confusion: tuple[tuple[float, ...], ...] | None = None  # rows: true class, cols: predicted
+    labels: tuple[str, ...] = ()  # the confusion matrix's class labels
+    error: str | None = None  # a failed evaluation
+    stderr_tail: str | None = None
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    dataset: str | None
+    samples: int | None
+    cells: tuple[AccuracyCell, ...]
+    reference_top1: float | None = None  # the host CPU reference's top-1
+    warning: str | None = None  # the preprocessing sanity check's warning
+
+
+@dataclass(frozen=True)
+class EnvChange:
+    """Between the previous run with this board and `run_id`, these facts changed."""
+
+    board: str
+    run_id: str
+    started_at: datetime | None
+    changes: tuple[str, ...]  # e.g. "kernel 6.12.20 → 6.12.34"
+
+
+@dataclass(frozen=True)
+class History:
+    """Earlier runs of the same model, oldest first, the current run last.
+
+    `points`: one row per (run, board, cell): run_id, started_at, board, cell, latency_ms,
+    failed, verdict (that run's verdict for the cell, or None)."""
+
+    runs: tuple[RunMeta, ...] = ()
+    points: pd.DataFrame = field(default_factory=pd.DataFrame)
+    env_changes: tuple[EnvChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportData:
+    run: RunMeta
+    results: pd.DataFrame  # results.json: one row per benchmark_model process
+    summary: pd.DataFrame  # board x cell (+ accuracy columns when known)
+    facts: Mapping[str, Mapping[str, Any]]  # board -> probe facts
+    failures: tuple[Failure, ...]
+    verdicts: tuple[Verdict, ...] | None  # None: no verdicts.json
+    accuracy: Accuracy | None  # None: no accuracy.json
+    history: History
+
+    @property
+    def emulated_boards(self) -> frozenset[str]:
+        """Boards whose data came from the emulator."""
+        named = {b for b, f in self.facts.items() if f.get("emulated")}
+        if not self.summary.empty and "emulated" in self.summary:
+            emulated = self.summary["emulated"].fillna(False).astype(bool)
+            named |= set(self.summary.loc[emulated, "board"])
+        return frozenset(named)
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_json(path: Path) -> Any:
+    """The JSON document at `path`; ConfigError naming the file when unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def read_optional_json(path: Path) -> Any:
+    return read_json(path) if path.is_file() else None
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file()
+
+
+def load_meta(run_dir: Path) -> RunMeta:
+    doc = read_json(run_dir / "run.json")
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{run_dir / 'run.json'}: expected a JSON object")
+    started = doc.get("started")
+    model = doc.get("model")
+    return RunMeta(
+        run_id=str(doc.get("run_id") or run_dir.name),
+        path=run_dir,
+        started=started,
+        started_at=parse_time(started),
+        model=Path(model).name if isinstance(model, str) else None,
+        boards=tuple(str(b) for b in doc.get("boards") or ()),
+        settings=dict(doc.get("settings") or {}),
+        emulated=bool(doc.get("emulate")),
+        status=_str(doc.get("status")),
+    )
+
+
+def parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def load_run(run_dir: Path, history: History | None = None) -> ReportData:
+    """Everything the report shows about one run directory (history: see report_history)."""
+    if not is_run_dir(run_dir):
+        raise ConfigError(f"{run_dir}: not a run directory (no run.json)")
+    meta = load_meta(run_dir)
+    results = pd.DataFrame(read_optional_json(run_dir / "results.json") or [])
+    summary_doc = read_optional_json(run_dir / "summary.json")
+    summary = pd.DataFrame(summary_doc) if summary_doc else summarize(results)
+    facts = {p.stem: read_json(p) for p in sorted((run_dir / "facts").glob("*.json"))}
+    accuracy_doc = read_optional_json(run_dir / "accuracy.json")
+    accuracy = parse_accuracy(accuracy_doc) if accuracy_doc is not None else None
+    verdicts_doc = read_optional_json(run_dir / "verdicts.json")
+    return ReportData(
+        run=meta,
+        results=results,
+        summary=with_accuracy_columns(summary, accuracy),
+        facts=facts,
+        failures=collect_failures(results, read_optional_json(run_dir / "boards.json") or [])
+        + accuracy_failures(accuracy),
+        verdicts=parse_verdicts(verdicts_doc) if verdicts_doc is not None else None,
+        accuracy=accuracy,
+        history=history or History(),
+    )
+
+
+# -- pure parts ------------------------------------------------------------------------------
+def collect_failures(
+    results: pd.DataFrame, boards: Sequence[Mapping[str, Any]]
+) -> tuple[Failure, ...]:
+    """Board-level errors (boards.json), then every failed process, in table order."""
+    found = [
+        Failure(str(b.get("board")), None, None, None, str(b["error"]), None, None)
+        for b in boards
+        if isinstance(b, Mapping) and b.get("error")
+    ]
+    if results.empty or "status" not in results:
+        return tuple(found)
+    failed = results[results["status"] != "ok"]
+    for row in failed.to_dict(orient="records"):
+        found.append(
+            Failure(
+                board=str(row.get("board")),
+                cell=_str(row.get("cell")),
+                kind=_str(row.get("kind")),
+                repetition=_int(row.get("repetition")),
+                error=_str(row.get("error")) or "failed",
+                stderr_tail=_str(row.get("stderr_tail")),
+                log_file=_str(row.get("log_file")),
+            )
+        )
+    return tuple(found)
+
+
+def accuracy_failures(accuracy: Accuracy | None) -> tuple[Failure, ...]:
+    """Failed accuracy evaluations, as failures of kind "accuracy"."""
+    if accuracy is None:
+        return ()
+    return tuple(
+        Failure(c.board, c.cell, "accuracy", None, c.error, c.stderr_tail, None)
+        for c in accuracy.cells
+        if c.error
+    )
+
+
+def parse_verdicts(doc: Any) -> tuple[Verdict, ...]:
+    rows = doc.get("verdicts", []) if isinstance(doc, Mapping) else doc
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        out.append(
+            Verdict(
+                board=str(row.get("board")),
+                cell=str(row.get("cell")),
+                verdict=str(row.get("verdict") or "inconclusive"),
+                change_pct=_float(row.get("change_pct")),
+                p_value=_float(row.get("p_value")),
+                detail=_str(row.get("detail")),
+                fingerprint_changed=bool(
+                    row.get("fingerprint_changed") or row.get("fingerprint_changes")
+                ),
+            )
+        )
+    return tuple(out)
+
+
+def parse_accuracy(doc: Any) -> Accuracy:
+    """accuracy.json, read tolerantly (see the module docstring)."""
+    top: Mapping[str, Any] = doc if isinstance(doc, Mapping) else {}
+    rows = doc if isinstance(doc, list) else _first(top, "cells", "results", "entries") or []
+    default_labels = tuple(str(x) for x in top.get("labels") or top.get("classes") or ())
+    cells = [_accuracy_cell(row, default_labels) for row in rows if isinstance(row, Mapping)]
+    reference = top.get("reference")
+    sanity = top.get("sanity_check")
+    return Accuracy(
+        dataset=_str(top.get("dataset")),
+        samples=_int(_first(top, "samples", "num_samples", "n")),
+        cells=tuple(cells),
+        reference_top1=_fraction(reference.get("top1")) if isinstance(reference, Mapping) else None,
+        warning=_str(sanity.get("warning")) if isinstance(sanity, Mapping) else None,
+    )
+
+
+def _accuracy_cell(row: Mapping[str, Any], default_labels: tuple[str, ...]) -> AccuracyCell:
+    labels = tuple(str(x) for x in row.get("labels") or row.get("classes") or default_labels)
+    ci = row.get("top1_ci")
+    low, high = (ci[0], ci[1]) if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
+    confusion = _first(row, "confusion", "confusion_matrix")
+    return AccuracyCell(
+        board=str(row.get("board")),
+        cell=str(_first(row, "cell", "delegate")),
+        top1=_fraction(row.get("top1")),
+        top1_ci_low=_fraction(_first(row, "top1_ci_low") if low is None else low),
+        top1_ci_high=_fraction(_first(row, "top1_ci_high") if high is None else high),
+        top5=_fraction(row.get("top5")),
+        agreement_top1=_fraction(_first(row, "agreement_top1", "agreement")),
+        per_class=_per_class(row.get("per_class"), labels),
+        confusion=(
+            tuple(tuple(float(v) for v in r) for r in confusion)
+            if isinstance(confusion, list) and all(isinstance(r, list) for r in confusion)
+            else None
+        ),
+        labels=labels,
+        error=_str(row.get("error"))
+        if row.get("status", "ok") != "ok" or row.get("error")
+        else None,
+        stderr_tail=_str(row.get("stderr_tail")),
+    )
+
+
+def _per_class(value: Any, labels: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                label = _first(item, "label", "class", "name")
+                pairs.append(
+                    (str(label if label is not None else i), _first(item, "top1", "accuracy"))
+                )
+            else:
+                pairs.append((labels[i] if i < len(labels) else str(i), item))
+    out = []
+    for label, raw in pairs:
+        number = _fraction(raw)
+        if number is not None:
+            out.append((label, number))
+    return tuple(out)
+
+
+ACCURACY_COLUMNS = ("top1", "top1_ci_low", "top1_ci_high", "top5", "agreement_top1")
+
+
+def with_accuracy_columns(summary: pd.DataFrame, accuracy: Accuracy | None) -> pd.DataFrame:
+    """The summary with the accuracy columns filled from accuracy.json where it lacks them."""
+    out = summary.copy()
+    for column in ACCURACY_COLUMNS:
+        if column not in out:
+            out[column] = None
+    if accuracy is None or out.empty:
+        return out
+    by_key = {(c.board, c.cell): c for c in accuracy.cells}
+    for column in ACCURACY_COLUMNS:
+        values = []
+        for board, cell, current in zip(out["board"], out["cell"], out[column], strict=True):
+            source = by_key.get((board, cell))
+            present = current is not None and not (
+                isinstance(current, float) and math.isnan(current)
+            )
+            values.append(current if present or source is None else getattr(source, column))
+        out[column] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+# -- small converters ------------------------------------------------------------------------
+def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if mapping.get(key) is not None:
+            return mapping[key]
+    return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _fraction(value: Any) -> float | None:
+    number = _float(value)
+    if number is None:
+        return None
+    return number / 100 if number > 1.0 else number
+
+
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+def _str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value) if str(value) else None

@@ -1,0 +1,110 @@
+"""`reports/index.html`: every run of a reports directory, newest first, linking its report.
+
+Reads only run.json, summary.json and verdicts.json of each run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from imxbench import __version__
+from imxbench.report.data import load_meta, parse_verdicts, read_optional_json
+from imxbench.report.history import run_dirs
+from imxbench.report.render import render_index
+
+INDEX_NAME = "index.html"
+
+
+def index_view(reports_dir: Path) -> dict[str, Any]:
+    rows = []
+    for run_dir in run_dirs(reports_dir):
+        try:
+            rows.append(_run_row(run_dir))
+        except Exception:  # one unreadable run must not hide the others
+            rows.append(_broken_row(run_dir))
+    rows.sort(key=lambda r: (r["sort"], r["run_id"]), reverse=True)
+    return {
+        "runs": rows,
+        "note": f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {reports_dir.resolve()}",
+        "version": __version__,
+    }
+
+
+def _run_row(run_dir: Path) -> dict[str, Any]:
+    meta = load_meta(run_dir)
+    summary = read_optional_json(run_dir / "summary.json") or []
+    verdicts = parse_verdicts(read_optional_json(run_dir / "verdicts.json") or [])
+    failed = sum(1 for row in summary if row.get("failed"))
+    board_errors = [b for b in read_optional_json(run_dir / "boards.json") or [] if b.get("error")]
+    regressed = sum(v.verdict == "regressed" for v in verdicts)
+    verdict_text = (
+        ", ".join(
+            f"{n} {name}"
+            for name in ("regressed", "failed", "improved", "unchanged")
+            if (n := sum(v.verdict == name for v in verdicts))
+        )
+        if verdicts
+        else "–"
+    )
+    return {
+        "sort": meta.started or "",
+        "run_id": meta.run_id,
+        "href": f"{run_dir.name}/report.html" if (run_dir / "report.html").is_file() else "",
+        "started": (meta.started_at.strftime("%Y-%m-%d %H:%M") if meta.started_at else "–"),
+        "model": meta.model or "–",
+        "status": meta.status or "–",
+        "status_css": "warn" if meta.status in ("running", "partial") else "",
+        "boards": ", ".join(meta.boards) or "–",
+        "emulated": any(row.get("emulated") for row in summary) or meta.emulated,
+        "cells": str(len(summary)),
+        "failed": str(failed + len(board_errors)),
+        "failed_css": "bad" if failed or board_errors else "",
+        "verdicts": verdict_text,
+        "verdict_css": "bad" if regressed else "",
+        "css": "failed" if failed or board_errors or regressed else "",
+        "fastest": _fastest(summary),
+    }
+
+
+def _fastest(summary: list[dict[str, Any]]) -> str:
+    best: dict[str, tuple[float, str]] = {}
+    for row in summary:
+        latency = row.get("latency_ms")
+        if not isinstance(latency, int | float) or math.isnan(latency):
+            continue
+        board = str(row.get("board"))
+        if board not in best or latency < best[board][0]:
+            best[board] = (float(latency), str(row.get("cell")))
+    return " · ".join(f"{b}: {c} {ms:.3g} ms" for b, (ms, c) in best.items()) or "–"
+
+
+def _broken_row(run_dir: Path) -> dict[str, Any]:
+    return {
+        "sort": "",
+        "run_id": run_dir.name,
+        "href": "",
+        "started": "–",
+        "model": "unreadable run.json",
+        "status": "–",
+        "status_css": "",
+        "boards": "–",
+        "emulated": False,
+        "cells": "–",
+        "failed": "–",
+        "failed_css": "",
+        "verdicts": "–",
+        "verdict_css": "",
+        "css": "",
+        "fastest": "–",
+    }
+
+
+def write_index(reports_dir: Path) -> Path:
+    path = reports_dir / INDEX_NAME
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(render_index(index_view(reports_dir)), encoding="utf-8")
+    tmp.replace(path)
+    return path

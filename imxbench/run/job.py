@@ -1,0 +1,371 @@
+"""`imxbench run`: prepare models on the host, run every board (in parallel), write the results.
+
+Everything a run produces goes under `reports/<run-id>/`: results.csv and results.json (the tidy
+table), summary.json (board x cell), run.json (what was asked), facts/<board>.json (probe
+output) and logs/<board>/<cell>-<step>.log (benchmark_model's raw output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imxbench.analysis.plan import RunSettings
+from imxbench.board.connect import Emulation
+from imxbench.config.delegates import DelegateSpec, select_delegates
+from imxbench.config.inventory import Board
+from imxbench.errors import ConfigError
+from imxbench.prepare.model_prep import PreparedModel, prepare_model
+from imxbench.run.pipeline import (
+    BoardHook,
+    BoardRun,
+    CancelToken,
+    Progress,
+    StepKey,
+    StepRecord,
+    run_board,
+)
+
+if TYPE_CHECKING:  # pandas (results) and accuracy load when needed: while the boards work
+    import pandas as pd
+
+    from imxbench.accuracy.phase import AccuracyRequest, Evaluation
+
+
+@dataclass
+class JobResult:
+    run_id: str
+    out_dir: Path
+    board_runs: list[BoardRun]
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    accuracy: Evaluation | None = None  # with --dataset: accuracy cells, sanity-check warning
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed board or cell."""
+        lines = [r.error for r in self.board_runs if r.error]  # errors name their board
+        for run in self.board_runs:
+            lines += [f"{run.board.name} {cell}: failed" for cell in run.failed_cells]
+        return lines + (self.accuracy.failures if self.accuracy else [])
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.accuracy.warnings if self.accuracy else []
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def run_job(
+    boards: list[Board],
+    model: Path,
+    catalogue: dict[str, DelegateSpec],
+    delegate_names: str | None,
+    settings: RunSettings,
+    reports_dir: Path,
+    vela_cache: Path,
+    *,
+    emulate: bool | Emulation = False,
+    progress: Progress | None = None,
+    resume: Path | None = None,
+    accuracy: AccuracyRequest | None = None,
+    run_id: str | None = None,
+    preload: Sequence[str] = (),
+    background: Sequence[Callable[[], object]] = (),
+) -> JobResult:
+    """Bad input (model, delegate names) fails here, before any board is touched.
+
+    `resume` names an earlier run directory: its successful steps are kept and only the
+    missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
+    what had finished. `preload`: modules the caller needs after the job (e.g. the report's),
+    imported while the boards work (`module:function` also calls the function, e.g. a
+    warm-up); `background`: work done then too, first (e.g. opening the results history) —
+    should it raise, the boards are cancelled and the job raises that.
+    """
+    plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
+    prepared: dict[str, PreparedModel] = {}
+    for specs in plans.values():
+        for spec in specs:
+            if spec.name not in prepared:
+                prepared[spec.name] = prepare_model(model, spec, vela_cache)
+    evaluation = None
+    if accuracy is not None:
+        from imxbench.accuracy.phase import Evaluation
+
+        evaluation = Evaluation.prepare(accuracy, model)
+    kept_rows: list[dict[str, Any]] = []
+    done: dict[str, frozenset[StepKey]] = {}
+    if resume is not None:
+        kept_rows, done = previous_steps(resume)
+        run_id, out_dir = resume.name, resume
+    else:
+        run_id = run_id or new_run_id()  # given: announced in the results history already
+        out_dir = reports_dir / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_doc = {
+        "run_id": run_id,
+        "model": str(model),
+        "boards": [b.name for b in boards],
+        "delegates": delegate_names,
+        "settings": settings.as_dict(),
+        "emulate": bool(emulate),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "status": "running",
+    }
+    _write_json(out_dir / "run.json", run_doc)
+    hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
+    board_runs, interrupted, failure = _run_boards(
+        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks,
+        _Preloader(background, ["imxbench.analysis.results", *preload], [b.name for b in boards]),
+    )
+    from imxbench.analysis.results import build_table, join_accuracy, summarize
+
+    rows = kept_rows + [
+        _row(run_id, run, record, prepared[record.delegate], settings)
+        for run in board_runs
+        for record in run.records
+    ]
+    table = build_table(rows)
+    summary = summarize(table)
+    if evaluation is not None:
+        from imxbench.accuracy.summary import summary_rows, write_accuracy_json
+
+        summary = join_accuracy(summary, summary_rows(evaluation.cells))
+        write_accuracy_json(evaluation, out_dir)
+        evaluation.close()
+    _write_outputs(out_dir, table, summary, board_runs)
+    partial = interrupted or failure is not None or any(r.error for r in board_runs)
+    _write_json(
+        out_dir / "run.json",
+        {
+            **run_doc,
+            "status": "partial" if partial else "complete",
+            "interrupted": interrupted,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "resumed_steps": len(kept_rows),
+        },
+    )
+    result = JobResult(run_id, out_dir, board_runs, table, summary, evaluation)
+    if interrupted:
+        raise JobInterrupted(result)
+    if failure is not None:  # the background work (the results history) failed: say why
+        raise failure
+    return result
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: what had finished is written (run.json status "partial")."""
+
+    def __init__(self, result: JobResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+def _run_boards(
+    boards: list[Board],
+    plans: dict[str, list[DelegateSpec]],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    emulate: bool | Emulation,
+    progress: Progress | None,
+    done: dict[str, frozenset[StepKey]],
+    hooks: dict[str, BoardHook] | None,
+    preloader: _Preloader,
+) -> tuple[list[BoardRun], bool, Exception | None]:
+    """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
+    (killing their remote steps) and still collects what they finished. Background work that
+    failed cancels them too; its error is returned third."""
+    token = CancelToken()
+    interrupted = False
+
+    def say(board: str, cell: str, message: str) -> None:
+        if cell != "-":  # a cell's first step: this board is busy benchmarking
+            preloader.board_busy(board)
+        if progress is not None:
+            progress(board, cell, message)
+
+    with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
+        futures = [
+            pool.submit(
+                run_board,
+                b,
+                plans[b.name],
+                prepared,
+                settings,
+                out_dir,
+                emulate=emulate,
+                progress=say,
+                skip=done.get(b.name, frozenset()),
+                cancel=token,
+                after_cells=(hooks or {}).get(b.name),
+            )
+            for b in boards
+        ]
+        for board, future in zip(boards, futures, strict=True):
+            future.add_done_callback(functools.partial(preloader.board_done, board.name))
+        while True:
+            try:
+                if not wait(futures, timeout=0.2).not_done:
+                    break
+                if preloader.error is not None:
+                    token.cancel()
+            except KeyboardInterrupt:
+                interrupted = True
+                token.cancel()
+        return [f.result() for f in futures], interrupted, preloader.error
+
+
+class _Preloader:
+    """Runs the caller's background work (opening the results history), then imports what the
+    end of the job needs (pandas, the report's matplotlib: about a second of CPU), while the
+    boards run their benchmark steps and the host only waits: it starts once every board is
+    busy with its cells (or done). Not earlier: connecting and probing are many short round
+    trips, which work holding the interpreter lock would slow down. In a thread, not the main
+    one, so that Ctrl-C never lands in the middle of an import; a failed import is left for the
+    real one, later, to report; failed background work is kept in `error`."""
+
+    def __init__(
+        self, tasks: Sequence[Callable[[], object]], modules: Sequence[str], boards: Sequence[str]
+    ) -> None:
+        self._tasks = list(tasks)
+        self._modules = list(modules)
+        self._waiting = set(boards)
+        self._lock = threading.Lock()
+        self.error: Exception | None = None
+
+    def board_busy(self, board: str) -> None:
+        with self._lock:
+            if not self._waiting:
+                return  # started already
+            self._waiting.discard(board)
+            if self._waiting:
+                return
+        threading.Thread(target=self._load, name="imxbench-preload", daemon=True).start()
+
+    def board_done(self, board: str, _future: object) -> None:
+        self.board_busy(board)  # e.g. unreachable: it will not get busy
+
+    def _load(self) -> None:
+        # lowest CPU priority (Linux: per thread): a board emulated on this host, or other
+        # boards' work, goes first; the host is otherwise idle while boards benchmark
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        for task in self._tasks:
+            try:
+                task()
+            except Exception as exc:
+                self.error = exc
+                return
+        for name in self._modules:
+            module, _, function = name.partition(":")
+            with contextlib.suppress(Exception):
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
+
+
+def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:
+    """The successful rows of an earlier (partial) run, and the steps they cover per board."""
+    path = run_dir / "results.json"
+    try:
+        rows = json.loads(path.read_text())
+    except FileNotFoundError:
+        return [], {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot resume from it: {exc}") from None
+    kept = [r for r in rows if r.get("status") == "ok"]
+    done: dict[str, set[StepKey]] = {}
+    for r in kept:
+        done.setdefault(r["board"], set()).add((r["cell"], r["kind"], int(r["repetition"])))
+    return kept, {board: frozenset(steps) for board, steps in done.items()}
+
+
+def _row(
+    run_id: str,
+    run: BoardRun,
+    record: StepRecord,
+    model: PreparedModel,
+    settings: RunSettings,
+) -> dict[str, Any]:
+    from imxbench.analysis.results import delegate_share, execution_of
+
+    facts = run.facts.raw if run.facts else {}
+    metrics = record.metrics
+    vela = model.vela
+    parsed = {k: v for k, v in metrics.items() if k not in ("delegates", "op_profile")}
+    return {
+        **parsed,  # first: the record's own status and error below take precedence
+        "parsed_status": parsed.pop("status", None),
+        "run_id": run_id,
+        "board": record.board,
+        "soc": run.board.soc,
+        "emulated": bool(facts.get("emulated")),
+        "cell": record.cell,
+        "delegate": record.delegate,
+        "variant": record.variant,
+        "threads": record.threads,
+        "kind": record.kind,
+        "repetition": record.repetition,
+        "status": record.status,
+        "error": record.error,
+        "stderr_tail": record.stderr_tail,
+        "exit_status": record.exit_status,
+        "duration_s": record.duration_s,
+        "execution": execution_of(metrics.get("delegates")),
+        "delegate_time_share": delegate_share(metrics.get("op_profile")),
+        # the op profile table itself (JSON list of {node_type, count, avg_ms, percent}): the
+        # report's op-placement chart
+        "op_profile": (
+            json.dumps(metrics["op_profile"]) if metrics.get("op_profile") is not None else None
+        ),
+        "vela_estimate_us": vela.estimated_inference_us if vela else None,
+        "vela_version": vela.vela_version if vela else None,
+        "vela_npu_operators": vela.summary.npu_operators if vela else None,
+        "vela_cpu_operators": vela.summary.cpu_operators if vela else None,
+        "vela_sram_kib": vela.summary.sram_used_kib if vela else None,
+        "vela_dram_kib": vela.summary.dram_used_kib if vela else None,
+        "model": model.source.name,
+        "model_sha256": model.source_sha256,
+        "graph_sha256": model.info.sha256,
+        "graph_on_board": run.deployed.get(record.delegate),
+        "tflite_version": run.facts.tflite_version if run.facts else None,
+        "kernel": facts.get("kernel"),
+        "os": (facts.get("os_release") or {}).get("pretty_name"),
+        "cpufreq_governor": facts.get("cpufreq_governor"),
+        "temperature_mc": facts.get("temperature_mc"),
+        "settings": json.dumps(settings.as_dict(), sort_keys=True),
+        "log_file": record.log_file,
+    }
+
+
+def _write_outputs(
+    out_dir: Path, table: pd.DataFrame, summary: pd.DataFrame, runs: list[BoardRun]
+) -> None:
+    table.to_csv(out_dir / "results.csv", index=False)
+    (out_dir / "results.json").write_text(table.to_json(orient="records", indent=1) or "[]")
+    (out_dir / "summary.json").write_text(summary.to_json(orient="records", indent=1) or "[]")
+    _write_json(
+        out_dir / "boards.json",
+        [{"board": r.board.name, "error": r.error, "failed_cells": r.failed_cells} for r in runs],
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

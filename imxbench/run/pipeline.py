@@ -1,0 +1,442 @@
+"""The benchmark pipeline for one board: probe, deploy, run the plan, parse, record.
+
+A failing step fails its cell (with the error and the stderr tail); the other cells go on.
+A lost connection fails the cells that had not finished; what finished is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imxbench.analysis.benchmark_log import parse_log
+from imxbench.analysis.plan import Cell, RunSettings, Step, plan_cells
+from imxbench.board.connect import Emulation, emulated
+from imxbench.board.deploy import deploy_bytes, deploy_file
+from imxbench.board.probe import BoardFacts, probe_board
+from imxbench.board.transport import BoardSession, quote_command
+from imxbench.config.delegates import DelegateSpec
+from imxbench.config.inventory import Board
+from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
+from imxbench.prepare.model_prep import PreparedModel
+
+Progress = Callable[[str, str, str], None]
+"""progress(board, cell, message): called as steps start and end."""
+BoardHook = Callable[[BoardSession, "BoardRun", Progress], None]
+"""Work run in the board's session after its benchmark cells (run_board's `after_cells`)."""
+StepKey = tuple[str, str, int]
+"""(cell, kind, repetition): identifies a step across a run and its resumption."""
+RECONNECT_TRIES = 4
+
+
+class Cancelled(Exception):
+    """The job was interrupted (Ctrl-C, SIGTERM): stop after the step in flight."""
+
+
+class CancelToken:
+    """Shared by a job's board threads: `cancel()` (from the main thread, on Ctrl-C or SIGTERM)
+    stops every board after killing the remote process groups of the steps in flight."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._sessions: set[BoardSession] = set()
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        self._event.set()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.interrupt()
+
+    def watch(self, session: BoardSession | None, old: BoardSession | None = None) -> None:
+        with self._lock:
+            self._sessions.discard(old)  # type: ignore[arg-type]
+            if session is not None:
+                self._sessions.add(session)
+
+
+class Connection:
+    """The session to one board, re-opened with backoff when the connection drops (a board
+    reboot, a flaky link)."""
+
+    def __init__(self, target: Board, cancel: CancelToken) -> None:
+        self.target = target
+        self.cancel = cancel
+        self.session = BoardSession.connect(target)
+        cancel.watch(self.session)
+        self.reconnects = 0
+
+    def reconnect(self) -> None:
+        old = self.session
+        old.close()
+        self.session = BoardSession.connect(self.target, retries=RECONNECT_TRIES, backoff_s=1.0)
+        self.cancel.watch(self.session, old)
+        self.reconnects += 1
+
+    def close(self) -> None:
+        self.cancel.watch(None, self.session)
+        self.session.close()
+
+
+@contextmanager
+def board_target(board: Board, emulate: bool | Emulation) -> Iterator[Board]:
+    """The board to connect to: itself, or an emulated board of its SoC."""
+    with ExitStack() as stack:
+        setup = emulate if isinstance(emulate, Emulation) else None
+        yield stack.enter_context(emulated(board, setup)) if emulate else board
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    board: str
+    cell: str
+    delegate: str
+    variant: str
+    threads: int | None
+    kind: str
+    repetition: int
+    status: str  # "ok" | "failed"
+    error: str | None
+    stderr_tail: str | None
+    exit_status: int | None
+    duration_s: float
+    metrics: dict[str, Any]
+    log_file: str | None
+
+
+@dataclass
+class BoardRun:
+    board: Board
+    facts: BoardFacts | None = None
+    records: list[StepRecord] = field(default_factory=list)
+    error: str | None = None
+    deployed: dict[str, str] = field(default_factory=dict)  # delegate -> graph path on the board
+    reconnects: int = 0
+    interrupted: bool = False
+
+    @property
+    def failed_cells(self) -> list[str]:
+        return sorted({r.cell for r in self.records if r.status != "ok"})
+
+
+def run_board(
+    board: Board,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    *,
+    emulate: bool | Emulation = False,
+    progress: Progress | None = None,
+    skip: frozenset[StepKey] = frozenset(),
+    cancel: CancelToken | None = None,
+    after_cells: BoardHook | None = None,
+) -> BoardRun:
+    """Run every cell on one board. Never raises for board-side failures: they are recorded.
+
+    Steps in `skip` (done in an earlier, partial run) are not run again. Setting `cancel`
+    stops the board after killing the step in flight (`BoardRun.interrupted`).
+    """
+    result = BoardRun(board)
+    say = progress or (lambda *_: None)
+    cancel = cancel or CancelToken()
+    try:
+        with board_target(board, emulate) as target:
+            conn = Connection(target, cancel)
+            try:
+                _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
+                if after_cells is not None and not cancel.is_set():
+                    after_cells(conn.session, result, say)  # e.g. the accuracy evaluation
+            finally:
+                result.reconnects = conn.reconnects
+                conn.close()
+    except Cancelled:
+        result.interrupted = True
+        result.error = f"{board.name}: interrupted"
+    except ConnectError as exc:
+        result.error = exc.message
+    except InfrastructureError as exc:
+        result.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    if cancel.is_set():  # whatever failed after a cancel failed because of it
+        result.interrupted = True
+        result.error = f"{board.name}: interrupted"
+    return result
+
+
+def _run_connected(
+    conn: Connection,
+    result: BoardRun,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    out_dir: Path,
+    say: Progress,
+    skip: frozenset[StepKey],
+) -> None:
+    board = result.board
+    session = conn.session
+    say(board.name, "-", "connected; probing")
+    result.facts = probe_board(session)
+    _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
+    _check_soc(board, result.facts)
+    benchmark_model = board.benchmark_model or result.facts.benchmark_model
+    if not benchmark_model:
+        raise InfrastructureError(
+            f"{board.name}: no benchmark_model on the board (looked for "
+            "/usr/bin/tensorflow-lite-*/examples/benchmark_model); set benchmark_model "
+            "in boards.yaml"
+        )
+    say(board.name, "-", "deploying models")
+    _check_workdir(session, result.facts, specs, prepared)
+    result.deployed = _deploy_models(session, specs, prepared)
+    cells = plan_cells(
+        specs,
+        result.deployed,
+        benchmark_model,
+        board.workdir,
+        int(result.facts.raw.get("cpu_count") or 1),
+        settings,
+    )
+    todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
+    say(board.name, "-", f"{len(todo)} benchmark steps")
+    for cell in cells:
+        _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
+
+
+def _check_soc(board: Board, facts: BoardFacts) -> None:
+    if facts.soc is not None and facts.soc != board.soc:
+        raise InfrastructureError(
+            f"{board.name}: boards.yaml says soc {board.soc} but the board reports "
+            f"{facts.raw.get('soc_id')}"
+        )
+
+
+def _check_workdir(
+    session: BoardSession,
+    facts: BoardFacts,
+    specs: list[DelegateSpec],
+    prepared: dict[str, PreparedModel],
+) -> None:
+    """A clear error for a read-only or full workdir, before anything is uploaded."""
+    workdir = session.board.workdir
+    q = shlex.quote(workdir)
+    check = session.run(f"mkdir -p {q} && test -w {q}", timeout_s=30, check=False)
+    if check.exit_status != 0:
+        raise InfrastructureError(
+            f"{session.board.name}: the workdir {workdir} is not writable",
+            check.stderr_text.strip() or "check the board's disk (read-only mount?)",
+        )
+    files = {m.graph for m in prepared.values()} | {m.source for m in prepared.values()}
+    need_kb = sum(f.stat().st_size for f in files) // 1024 + 1
+    free_kb = facts.raw.get("workdir_free_kb")
+    if isinstance(free_kb, int) and free_kb < need_kb:
+        raise InfrastructureError(
+            f"{session.board.name}: not enough space in {workdir}: the models need {need_kb} kB, "
+            f"{free_kb} kB are free"
+        )
+
+
+def _deploy_models(
+    session: BoardSession, specs: list[DelegateSpec], prepared: dict[str, PreparedModel]
+) -> dict[str, str]:
+    graphs: dict[str, str] = {}
+    for spec in specs:
+        model = prepared[spec.name]
+        graph = deploy_file(session, model.graph, "models").remote
+        if model.provenance_doc:
+            # The source goes along: it documents the compiled graph (and the emulator needs it).
+            deploy_file(session, model.source, "models")
+            doc = json.dumps(model.provenance_doc, indent=1).encode()
+            deploy_bytes(session, doc, f"{graph}.json")
+        graphs[spec.name] = graph
+    return graphs
+
+
+def _run_cell(
+    conn: Connection,
+    result: BoardRun,
+    cell: Cell,
+    specs: list[DelegateSpec],
+    settings: RunSettings,
+    out_dir: Path,
+    say: Progress,
+    skip: frozenset[StepKey],
+) -> None:
+    spec = next(s for s in specs if s.name == cell.delegate)
+    missing = _missing_library(spec, result.facts)
+    for step in cell.steps:
+        if (cell.name, step.kind, step.repetition) in skip:
+            continue
+        if conn.cancel.is_set():
+            raise Cancelled()
+        if missing:
+            result.records.append(_failed(result.board, cell, step, missing))
+            continue
+        label = _label(step)
+        say(result.board.name, cell.name, f"{label} ...")
+        record = _run_step_reconnecting(
+            conn, result.board, cell, step, settings, out_dir, bool(spec.external_delegate_path)
+        )
+        if conn.cancel.is_set():
+            raise Cancelled()  # the step was killed under us: not a measurement
+        result.records.append(record)
+        avg = record.metrics.get("inference_avg_us")
+        detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
+        say(result.board.name, cell.name, f"{label} {record.status} {detail}")
+        if record.status != "ok" and step.kind == "cold":
+            continue  # the warm repetitions may still work
+
+
+def _run_step_reconnecting(
+    conn: Connection,
+    board: Board,
+    cell: Cell,
+    step: Step,
+    settings: RunSettings,
+    out_dir: Path,
+    expects_delegate: bool,
+) -> StepRecord:
+    """Run a step; when the connection drops, reconnect (with backoff) and run it again once."""
+    try:
+        return _run_step(
+            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
+        )
+    except ConnectError as lost:
+        if conn.cancel.is_set():
+            raise Cancelled() from None
+        try:
+            conn.reconnect()
+        except ConnectError as away:  # the board stays away: say what was lost, and when
+            raise ConnectError(
+                f"{board.name}: connection lost during {cell.name} {_label(step)}; "
+                f"reconnecting failed: {away.message.removeprefix(board.name + ': ')}",
+                lost.hint,
+            ) from None
+        return _run_step(
+            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
+        )
+
+
+def _label(step: Step) -> str:
+    return step.kind if step.kind != "timed" else f"rep {step.repetition}"
+
+
+def _missing_library(spec: DelegateSpec, facts: BoardFacts | None) -> str | None:
+    path = spec.external_delegate_path
+    if path and facts is not None and path not in facts.delegate_libraries:
+        return f"delegate library {path} is not on the board"
+    return None
+
+
+def _run_step(
+    session: BoardSession,
+    board: Board,
+    cell: Cell,
+    step: Step,
+    settings: RunSettings,
+    out_dir: Path,
+    *,
+    expects_delegate: bool = False,
+) -> StepRecord:
+    prepare = [f"mkdir -p {shlex.quote(d)}" for d in _dirs_in(step.env)]
+    if step.clear_dir:
+        q = shlex.quote(step.clear_dir)
+        prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
+    # one command, one round trip: the directories are prepared in the step's own command
+    command = " && ".join([*prepare, quote_command(step.argv, step.env)])
+    log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
+    try:
+        run = session.run(
+            command, timeout_s=settings.step_timeout_s, check=False, hangup_kills=True
+        )
+    except RemoteTimeout as exc:
+        _write_log(log_file, step, b"", exc.stderr_tail.encode())
+        return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)
+    _write_log(log_file, step, run.stdout, run.stderr)
+    parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
+    metrics = parsed[-1].to_dict() if parsed else {}
+    tail = run.stderr_text[-2000:].strip() or run.stdout_text[-2000:].strip()
+    delegated = [d for d in metrics.get("delegates") or [] if d.get("execution") != "none"]
+    not_applied = expects_delegate and not delegated
+    if run.exit_status != 0 or metrics.get("status") != "ok" or not_applied:
+        error = metrics.get("error") or _exit_reason(run.exit_status)
+        if run.exit_status != 0 and error != _exit_reason(run.exit_status):
+            error = f"{error} [{_exit_reason(run.exit_status)}]"  # e.g. "Killed [... exit 137]"
+        if metrics.get("status") == "incomplete" and run.exit_status == 0:
+            error = "benchmark_model printed no timings"
+        elif not_applied and run.exit_status == 0 and metrics.get("status") == "ok":
+            # benchmark_model carries on without a delegate it could not load, or that took no
+            # node: these are CPU numbers, not the delegate's
+            error = metrics.get("error") or (
+                "the delegate executed no node: the whole graph ran on the CPU"
+            )
+        return _record(board, cell, step, "failed", error, tail, run.exit_status,
+                       run.duration_s, metrics, log_file)
+    return _record(board, cell, step, "ok", None, None, 0, run.duration_s, metrics, log_file)
+
+
+def _record(
+    board: Board,
+    cell: Cell,
+    step: Step,
+    status: str,
+    error: str | None,
+    stderr_tail: str | None,
+    exit_status: int | None,
+    duration_s: float,
+    metrics: dict[str, Any],
+    log_file: Path | None,
+) -> StepRecord:
+    return StepRecord(
+        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
+        step.repetition, status, error, stderr_tail, exit_status, duration_s, metrics,
+        str(log_file) if log_file else None,
+    )
+
+
+def _exit_reason(status: int) -> str:
+    signals = {
+        139: "Segmentation fault (exit 139)",
+        137: "killed, out of memory? (exit 137)",
+        134: "Aborted (exit 134)",
+        127: "benchmark_model not found (exit 127)",
+    }
+    return signals.get(status, f"benchmark_model exited with status {status}")
+
+
+def _dirs_in(env: dict[str, str]) -> list[str]:
+    return [v for k, v in env.items() if k.endswith("_DIR") and posixpath.isabs(v)]
+
+
+def _failed(
+    board: Board,
+    cell: Cell,
+    step: Step,
+    error: str,
+    stderr_tail: str | None = None,
+    log_file: Path | None = None,
+) -> StepRecord:
+    return _record(board, cell, step, "failed", error, stderr_tail, None, 0.0, {}, log_file)
+
+
+def _write_log(path: Path, step: Step, stdout: bytes, stderr: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env.items())
+    header = f"$ {env} {shlex.join(step.argv)}\n".encode()
+    path.write_bytes(header + stdout + (b"\n--- stderr ---\n" + stderr if stderr else b""))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.locations import IMXBENCH
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -40,7 +42,7 @@ def main() -> None:
         f"    known_hosts: {server.known_hosts}\n    connect_timeout_s: 3\n    keepalive_s: 1\n"
     )
     argv = [
-        str(REPO / ".venv/bin/imxbench"), "run", "--board", "lab", "--inventory", str(inventory),
+        *IMXBENCH, "run", "--board", "lab", "--inventory", str(inventory),
         "--reports", str(work / "reports"), "--delegate", "cpu,vx", "--threads", "4",
         "--repetitions", "2", "--no-op-profile", "--min-secs", "3",
         "--timeout", step_timeout, "--format", "json",

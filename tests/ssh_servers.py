@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -109,7 +110,7 @@ def start_sshd(
         f"Subsystem sftp {SFTP_SERVER}\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 50\n"
         + (f"ForceCommand {force_command}\n" if force_command else "")
     )
-    Path("/run/sshd").mkdir(exist_ok=True)
+    _privilege_separation_dir()
     proc = subprocess.Popen(
         [*prefix, SSHD, "-D", "-e", "-f", str(config)],
         stdout=subprocess.DEVNULL,
@@ -138,6 +139,7 @@ def start_board_sshd(layout: BoardLayout, tmp: Path) -> SshServer:
         f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nStrictModes no\nLogLevel ERROR\n"
         f"Subsystem sftp {SFTP_SERVER}\nMaxSessions 50\nMaxStartups 50\n"
     )
+    _privilege_separation_dir()  # sshd refuses to start without it, in the board's view too
     proc = run_in_board(
         layout,
         [SSHD, "-D", "-e", "-f", str(config)],
@@ -195,3 +197,9 @@ def start_dropbear(tmp: Path) -> SshServer:
 
 def have(binary: str) -> bool:
     return Path(binary).exists() or shutil.which(binary) is not None
+
+
+def _privilege_separation_dir() -> None:
+    """OpenSSH's sshd needs /run/sshd (systemd makes it at boot; a fresh CI machine has none)."""
+    with contextlib.suppress(PermissionError):  # not root: sshd then says what it misses
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

@@ -49,11 +49,11 @@ from imxbench.analysis.accuracy_stats import (
 )
 from imxbench.analysis.model_info import inspect_model
 from imxbench.board.deploy import deploy_file, file_sha256
-from imxbench.board.probe import BoardFacts
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError, ImxbenchError, RemoteTimeout
+from imxbench.model.facts import BoardFacts
 
 if TYPE_CHECKING:
     from imxbench.run.pipeline import BoardHook, BoardRun

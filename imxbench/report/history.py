@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from imxbench.board.probe import BoardFacts
+from imxbench.model.facts import BoardFacts
 from imxbench.report.data import (
     EnvChange,
     History,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imxbench.board.probe import BoardFacts
+from imxbench.model.facts import BoardFacts
 from imxbench.report.data import Failure, RunMeta
 
 SETTING_LABELS = {

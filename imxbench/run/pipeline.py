@@ -20,11 +20,12 @@ from imxbench.analysis.benchmark_log import parse_log
 from imxbench.analysis.plan import Cell, RunSettings, Step, plan_cells
 from imxbench.board.connect import Emulation, emulated
 from imxbench.board.deploy import deploy_bytes, deploy_file
-from imxbench.board.probe import BoardFacts, probe_board
+from imxbench.board.probe import probe_board
 from imxbench.board.transport import BoardSession, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
+from imxbench.model.facts import BoardFacts
 from imxbench.prepare.model_prep import PreparedModel
 
 Progress = Callable[[str, str, str], None]

@@ -21,11 +21,10 @@ from imxbench.model.records import (
     RunRecord,
     file_sha256,
     holder_name,
-    read_accuracy,
-    record_from_job,
     utc_now,
 )
 from imxbench.run.job import JobInterrupted, JobResult, new_run_id
+from imxbench.run.job_record import read_accuracy, record_from_job
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the store, which `run` opens while its boards work
     from imxbench.history.store import Store

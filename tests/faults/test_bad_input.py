@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.locations import FLOAT_MODEL, IMXBENCH
+
 REPO = Path(__file__).resolve().parents[2]
-FLOAT_MODEL = REPO.parent / "shared/models/pretrainedResnet.tflite"
 
 
 def imxbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), *args],
+        [*IMXBENCH, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -95,18 +96,17 @@ def test_model_errors(bad_files: dict[str, Path], tmp_path: Path) -> None:
         "run", "--board", "imx8mp", "--emulate", "--model", str(bad_files["corrupt_model"])
     )
     assert_one_line_exit_2(done, "corrupt.tflite")
-    if FLOAT_MODEL.exists():
-        done = imxbench(
-            "run",
-            "--board",
-            "imx93",
-            "--emulate",
-            "--delegate",
-            "ethosu",
-            "--model",
-            str(FLOAT_MODEL),
-        )
-        assert_one_line_exit_2(done, "float32 model; the ethosu delegate runs only integer")
+    done = imxbench(
+        "run",
+        "--board",
+        "imx93",
+        "--emulate",
+        "--delegate",
+        "ethosu",
+        "--model",
+        str(FLOAT_MODEL),
+    )
+    assert_one_line_exit_2(done, "float32 model; the ethosu delegate runs only integer")
 
 
 def test_dataset_errors(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from imxbench.emulator.faults import update_faults
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.run.job import run_job
 from tests.emulator_fixtures import run_ssh
+from tests.locations import IMXBENCH
 from tests.ssh_servers import SshServer, start_board_sshd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +110,7 @@ def test_interrupt_keeps_finished_steps_cleans_the_board_and_resumes(
         f"    known_hosts: {board93.known_hosts_path}\n"
     )
     argv = [
-        str(REPO / ".venv/bin/imxbench"),
+        *IMXBENCH,
         "run",
         "--board",
         "evk93",
@@ -182,7 +183,7 @@ def test_a_killed_imxbench_leaves_nothing_running_on_the_board(tmp_path: Path) -
             f"    known_hosts: {server.known_hosts}\n"
         )
         proc = subprocess.Popen(
-            [str(REPO / ".venv/bin/imxbench"), "run", "--board", "evk93", "--inventory",
+            [*IMXBENCH, "run", "--board", "evk93", "--inventory",
              str(inventory), "--reports", str(tmp_path / "reports"), "--repetitions", "1",
              "--num-runs", "40", "--min-secs", "0", "--no-op-profile", "--delegate", "cpu"],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

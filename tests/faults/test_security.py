@@ -20,6 +20,7 @@ from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.errors import ConnectError
 from imxbench.run.job import run_job
 from tests.emulator_fixtures import run_ssh
+from tests.locations import IMXBENCH
 from tests.ssh_servers import SshServer, have, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ def test_secrets_never_reach_errors_logs_or_reports(
         key_text = Path(server.client_key).read_text()
         done = subprocess.run(
             [
-                str(REPO / ".venv/bin/imxbench"),
+                *IMXBENCH,
                 "boards",
                 "probe",
                 "imx93",

@@ -21,7 +21,7 @@ from imxbench.run.recording import announced_run
 from tests import history_data as data
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"], name="db_url")

@@ -15,16 +15,15 @@ from imxbench.analysis.regression import (
     CellVerdict,
     LatencyVerdict,
     Noise,
-    SeriesKey,
     Thresholds,
     compare_accuracy,
     compare_samples,
     estimate_noise,
-    series_settings,
 )
 from imxbench.history.baselines import BaselinePolicy, noise_history, window_baseline
 from imxbench.history.store import SeriesPoint
 from imxbench.model.records import Fingerprint
+from imxbench.model.series import SeriesKey, series_settings
 
 
 def lognormal_runs(

@@ -26,9 +26,10 @@ from imxbench.report.data import load_run, parse_accuracy, parse_verdicts
 from imxbench.report.history import history_for
 from imxbench.report.render import markdown_escape
 from tests.chromium_cdp import chromium_path, open_page
+from tests.locations import IMXBENCH
 from tests.report_fixtures import facts, write_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "reports" / "test-artifacts"
 DAY0 = datetime(2026, 9, 1, 2, 0, 0)
 EVIL = "<script>alert(1)</script>"
@@ -419,7 +420,7 @@ def test_long_names_are_not_clipped(tmp_path: Path) -> None:
 def test_run_ends_by_printing_the_report(tmp_path: Path) -> None:
     done = subprocess.run(
         [
-            str(REPO / ".venv/bin/imxbench"),
+            *IMXBENCH,
             "run",
             "--board",
             "imx8mp",

@@ -13,9 +13,10 @@ import pytest
 
 from imxbench.board.locks import BoardBusy, BoardLock, hold_boards
 from imxbench.history.store import open_store
+from tests.locations import IMXBENCH
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOLD = """
 import sys, time
 from pathlib import Path
@@ -131,7 +132,7 @@ def test_run_refuses_a_board_a_nightly_holds(
         "    known_hosts: /dev/null\n"
     )
     done = subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), "run", "--board", "lab", "--inventory",
+        [*IMXBENCH, "run", "--board", "lab", "--inventory",
          str(inventory), "--reports", str(tmp_path / "reports"), "--delegate", "cpu"],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )

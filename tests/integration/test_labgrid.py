@@ -23,6 +23,7 @@ import pytest
 from imxbench.history.store import open_store
 from imxbench.lab.places import LEASE_TAG
 from tests.labgrid_lab import BOARDS, Lab, fixture_lab, labgrid_missing  # noqa: F401
+from tests.locations import IMXBENCH
 from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
 
 pytestmark = [
@@ -30,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(labgrid_missing() is not None, reason=str(labgrid_missing())),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = [
     "--delegate", "cpu", "--threads", "1", "--repetitions", "2", "--num-runs", "5",
     "--min-secs", "0", "--no-op-profile",
@@ -52,7 +53,7 @@ def imxbench(
     lab: Lab, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), *args],
+        [*IMXBENCH, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -64,7 +65,7 @@ def imxbench(
 def start(lab: Lab, log: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     with log.open("w") as err:
         return subprocess.Popen(
-            [str(REPO / ".venv/bin/imxbench"), *args],
+            [*IMXBENCH, *args],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,

@@ -10,8 +10,9 @@ import subprocess
 from pathlib import Path
 
 from imxbench.cli.progress_display import ProgressDisplay
+from tests.locations import IMXBENCH
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVENTS = [
     ("imx8mp", "-", "connected; probing"),
     ("imx8mp", "-", "4 benchmark steps"),
@@ -73,7 +74,7 @@ def test_imxbench_run_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
     """The real command under a pseudo-terminal: the bar reaches N/N, the results follow."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [str(REPO / ".venv/bin/imxbench"), "run", "--board", "imx8mp", "--emulate",
+        [*IMXBENCH, "run", "--board", "imx8mp", "--emulate",
          "--reports", str(tmp_path), "--delegate", "cpu", "--threads", "4",
          "--repetitions", "2", "--no-op-profile", "--num-runs", "5", "--min-secs", "0"],
         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=REPO,

@@ -22,8 +22,9 @@ import pytest
 from imxbench.board.locks import BoardLock
 from imxbench.cli.main import main
 from imxbench.history.store import open_store
+from tests.locations import IMXBENCH
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = [
     "--repetitions", "5", "--num-runs", "10", "--min-secs", "0", "--no-op-profile",
     "--threads", "1",
@@ -33,7 +34,7 @@ SLOW_NPU = json.dumps({"imx8mp": {"slowdown": 1.10, "slowdown_delegates": ["npu"
 
 def imxbench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), *args],
+        [*IMXBENCH, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -194,7 +195,7 @@ def test_an_interrupted_run_is_recorded_as_partial_with_what_finished(tmp_path: 
     db = tmp_path / "lab.sqlite"
     proc = subprocess.Popen(
         [
-            str(REPO / ".venv/bin/imxbench"), "run", "--board", "imx93", "--emulate",
+            *IMXBENCH, "run", "--board", "imx93", "--emulate",
             "--delegate", "cpu", "--repetitions", "3", "--num-runs", "5", "--min-secs", "0",
             "--no-op-profile", "--reports", str(tmp_path), "--db", str(db),
         ],

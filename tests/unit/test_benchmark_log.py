@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,19 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imxbench.analysis.benchmark_log import BenchmarkRun, DelegateUse, parse_log, runs_to_json
+from tests.locations import BENCHMARK_LOGS
 
-
-def _shared_dir() -> Path:
-    override = os.environ.get("IMXBENCH_SHARED")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[1].parent / "shared"
-
-
-FIXTURES = _shared_dir() / "fixtures" / "benchmark_model"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"benchmark_model fixtures not found at {FIXTURES}"
-)
+FIXTURES = BENCHMARK_LOGS
 
 # The JSON contract of one run: every key, with the value it has when the log lacks it.
 EMPTY_RUN: dict[str, Any] = {
@@ -382,7 +370,6 @@ def read_fixture(name: str) -> str:
 # --------------------------------------------------------------------------- golden logs
 
 
-@needs_fixtures
 def test_every_fixture_log_has_a_golden_entry() -> None:
     on_disk = sorted(path.name for path in FIXTURES.glob("*.log"))
     missing = sorted(set(on_disk) - set(GOLDEN))
@@ -391,7 +378,6 @@ def test_every_fixture_log_has_a_golden_entry() -> None:
     assert not stale, f"golden entries whose log is gone: {stale}"
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_log(name: str) -> None:
     runs = parse_log(read_fixture(name))
@@ -402,7 +388,6 @@ def test_golden_log(name: str) -> None:
     _assert_well_formed(runs)  # types too: `50 == 50.0`, so equality alone would not catch it
 
 
-@needs_fixtures
 def test_largest_log_parses() -> None:
     # Its speed is measured in benchmarks/parser_speed.py, not asserted here.
     text = read_fixture("20_vx-npu-imx8mp-evk-yolov3tiny-ldd-and-VIV_VX_PROFILE-noise.log")

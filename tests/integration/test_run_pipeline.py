@@ -17,9 +17,10 @@ from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.run.job import JobResult, run_job
 from tests.emulator_fixtures import run_ssh
+from tests.locations import BENCHMARK_LOGS, FLOAT_MODEL, IMXBENCH
 from tests.ssh_servers import SshServer, have, start_board_sshd
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
 FAST = ["--repetitions", "2", "--num-runs", "5", "--warmup-runs", "1", "--min-secs", "0"]
 FAST_SETTINGS = RunSettings(repetitions=2, num_runs=5, warmup_runs=1, min_secs=0)
@@ -27,7 +28,7 @@ FAST_SETTINGS = RunSettings(repetitions=2, num_runs=5, warmup_runs=1, min_secs=0
 
 def imxbench(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), *args],
+        [*IMXBENCH, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -130,22 +131,21 @@ def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
         "imxbench: delegate 'vx' does not run on imx93 (it runs on: imx8mp); "
         "delegates for imx93: cpu, ethosu"
     )
-    float_model = REPO.parent / "shared/models/pretrainedResnet.tflite"
-    if float_model.exists():
-        done = imxbench(
-            "run",
-            "--board",
-            "imx8mp",
-            "--emulate",
-            "--delegate",
-            "vx",
-            "--model",
-            str(float_model),
-            "--reports",
-            str(tmp_path),
-        )
-        assert done.returncode == 2 and "Traceback" not in done.stderr
-        assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
+    # the float model on an integer-only delegate: a clear refusal, no traceback
+    done = imxbench(
+        "run",
+        "--board",
+        "imx8mp",
+        "--emulate",
+        "--delegate",
+        "vx",
+        "--model",
+        str(FLOAT_MODEL),
+        "--reports",
+        str(tmp_path),
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
 
 
 # -- failures: one cell fails, the others go on ----------------------------------------------
@@ -268,9 +268,8 @@ def test_board_all_runs_every_board_in_parallel(tmp_path: Path) -> None:
 
 
 def test_parse_log_reads_every_shared_log() -> None:
-    logs = sorted((REPO.parent / "shared/fixtures/benchmark_model").glob("*.log"))
-    if not logs:
-        pytest.skip("../shared/fixtures not beside the repository")
+    logs = sorted(BENCHMARK_LOGS.glob("*.log"))
+    assert len(logs) >= 28
     for log in logs:
         done = imxbench("parse-log", str(log), "--format", "json")
         assert done.returncode == 0, (log.name, done.stderr)

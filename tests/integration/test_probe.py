@@ -13,8 +13,9 @@ import pytest
 
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from tests.emulator_fixtures import run_ssh
+from tests.locations import IMXBENCH
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROBE = (REPO / "imxbench/board/scripts/probe.sh").read_bytes()
 VOLATILE = {"mem_available_kb", "temperature_mc", "workdir_free_kb"}
 
@@ -28,7 +29,7 @@ def board() -> Iterator[RunningEmulator]:
 
 def test_probe_reports_the_emulated_i_mx93() -> None:
     done = subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), "boards", "probe", "imx93", "--emulate",
+        [*IMXBENCH, "boards", "probe", "imx93", "--emulate",
          "--format", "json"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )

@@ -24,6 +24,7 @@ from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.run.job import JobResult, run_job
 from tests.dataset_builders import MODEL, REPO, WRITERS, Generated, generate, write_npy
+from tests.locations import IMXBENCH
 
 SETTINGS = RunSettings(repetitions=1, num_runs=2, warmup_runs=0, min_secs=0, op_profile=False)
 FAST = ["--repetitions", "1", "--num-runs", "5", "--min-secs", "0", "--no-op-profile"]
@@ -36,7 +37,7 @@ def data() -> Generated:
 
 def imxbench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(REPO / ".venv/bin/imxbench"), *args],
+        [*IMXBENCH, *args],
         capture_output=True,
         text=True,
         cwd=REPO,

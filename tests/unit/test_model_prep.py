@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,11 @@ from imxbench.prepare.model_prep import (
     prepare_model,
     vela_run_count,
 )
+from tests.locations import FLOAT_MODEL, QUANT_MODEL
 
-SHARED = Path(
-    os.environ.get("IMXBENCH_SHARED") or Path(__file__).resolve().parents[1].parent / "shared"
-)
-INT8_MODEL = SHARED / "models" / "pretrainedResnet_quant.tflite"
-FLOAT_MODEL = SHARED / "models" / "pretrainedResnet.tflite"
+INT8_MODEL = QUANT_MODEL
 INT8_SHA256 = "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415"
 
-pytestmark = pytest.mark.skipif(not INT8_MODEL.is_file(), reason=f"no reference models in {SHARED}")
 
 
 @pytest.fixture(scope="module")

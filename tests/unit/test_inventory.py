@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from imxbench.cli.main import cli
 from imxbench.config.inventory import load_inventory
 from imxbench.errors import ConfigError
+from tests.locations import IMXBENCH
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GOOD = """
 boards:
   lab8:
@@ -139,7 +140,7 @@ def test_cli_reports_one_line_and_exit_2(tmp_path: Path) -> None:
     from subprocess import run
 
     proc = run(
-        [str(REPO / ".venv/bin/imxbench"), "boards", "--inventory", str(path)],
+        [*IMXBENCH, "boards", "--inventory", str(path)],
         capture_output=True,
         text=True,
     )

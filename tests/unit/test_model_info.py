@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from imxbench.analysis.model_info import inspect_model, inspect_model_bytes
 from imxbench.errors import ConfigError
+from tests.locations import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 QUANT = MODELS / "pretrainedResnet_quant.tflite"
 FLOAT = MODELS / "pretrainedResnet.tflite"
 QUANT_SHA256 = "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415"

@@ -27,9 +27,9 @@ import pytest
 from imxbench.analysis.model_info import inspect_model
 from imxbench.emulator import benchmark_tool as bt
 from imxbench.emulator import cost_model as cm
-from tests.test_model_info import FLOAT, QUANT, vela_compile
+from tests.unit.test_model_info import FLOAT, QUANT, vela_compile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOARD_PYTHON = REPO / "imxbench" / "emulator" / "board_python"
 FAST = ["--num_runs=5", "--min_secs=0", "--warmup_runs=1", "--warmup_min_secs=0"]
 REF = cm.REFERENCE_MACS

@@ -8,7 +8,7 @@ import pytest
 
 from imxbench.emulator.faults import load_faults, update_faults
 from imxbench.errors import ConfigError
-from tests.test_benchmark_tool import FAST, QUANT, close, make_board, run_tool
+from tests.integration.test_benchmark_tool import FAST, QUANT, close, make_board, run_tool
 
 
 def test_slowdown_hits_only_the_listed_delegates(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from imxbench.config.delegates import (
 )
 from imxbench.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 VALID_VX: dict[str, Any] = {
     "description": "i.MX 8M Plus NPU",

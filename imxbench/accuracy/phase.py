@@ -21,7 +21,7 @@ import shlex
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +54,7 @@ from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError, ImxbenchError, RemoteTimeout
 from imxbench.model.facts import BoardFacts
+from imxbench.model.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
     from imxbench.run.pipeline import BoardHook, BoardRun
@@ -63,7 +64,6 @@ REMOTE_SUBDIR = "accuracy"
 PROGRESS_PREFIX = "imxbench-progress "
 BASE_TIMEOUT_S = 120.0
 TIMEOUT_PER_IMAGE_S = 0.5
-Say = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ class Evaluation:
     def board_hook(self, specs: list[DelegateSpec], out_dir: Path) -> BoardHook:
         """The pipeline's `after_cells` hook that evaluates `specs` on a board."""
 
-        def hook(session: BoardSession, run: BoardRun, say: Say) -> None:
+        def hook(session: BoardSession, run: BoardRun, say: Progress) -> None:
             benchmarked = [(r.delegate, r.cell, r.threads) for r in run.records]
             self.run_on_board(session, run.facts, run.deployed, specs, benchmarked, out_dir, say)
 
@@ -182,7 +182,7 @@ class Evaluation:
         specs: list[DelegateSpec],
         benchmarked: Sequence[tuple[str, str, int | None]],
         out_dir: Path,
-        say: Say,
+        say: Progress,
     ) -> list[AccuracyCell]:
         """Evaluate every delegate that was benchmarked; failures become failed cells.
 
@@ -193,7 +193,15 @@ class Evaluation:
         cpu_count = int((facts.raw.get("cpu_count") if facts else 0) or 1)
         chosen = {s.name: _cell_for(s, benchmarked, cpu_count) for s in specs}
         cells: list[AccuracyCell] = []
-        say(board.name, "accuracy", f"{len(self.dataset)} images; uploading data and script")
+        say(
+            ProgressEvent(
+                board.name,
+                "accuracy",
+                f"{len(self.dataset)} images; uploading data and script",
+                "accuracy",
+                phase="accuracy",
+            )
+        )
         try:
             if not (facts and facts.raw.get("python3")):
                 raise ConfigError(
@@ -214,7 +222,16 @@ class Evaluation:
                 target = _Target(spec, name, threads, graph)
                 cell = self._run_delegate(session, facts, target, data, script, out_dir, say)
                 cells.append(cell)
-                say(board.name, f"accuracy {spec.name}", _outcome(cell))
+                say(
+                    ProgressEvent(
+                        board.name,
+                        "accuracy",
+                        _outcome(cell),
+                        f"accuracy {spec.name}",
+                        phase="accuracy",
+                        status="failed" if cell.error else "ok",
+                    )
+                )
         with self._lock:
             self.cells.extend(cells)
         return cells
@@ -227,7 +244,7 @@ class Evaluation:
         data: str,
         script: str,
         out_dir: Path,
-        say: Say,
+        say: Progress,
     ) -> AccuracyCell:
         board, spec, graph, threads = session.board, target.spec, target.graph, target.threads
 
@@ -246,7 +263,7 @@ class Evaluation:
         env = {k: v.replace("{workdir}", board.workdir) for k, v in spec.env.items()}
         local = out_dir / "accuracy" / board.name / f"{spec.name}.npz"
         started = time.monotonic()
-        progress = _ProgressLines(lambda line: say(board.name, f"accuracy {spec.name}", line))
+        progress = _ProgressLines(board.name, f"accuracy {spec.name}", say)
         try:
             _make_env_dirs(session, env)
             run = session.run(
@@ -342,8 +359,8 @@ def _exit_reason(status: int) -> str:
 class _ProgressLines:
     """Turns evaluate.py's stderr chunks into progress messages (one per complete line)."""
 
-    def __init__(self, emit: Callable[[str], None]) -> None:
-        self._emit = emit
+    def __init__(self, board: str, cell: str, say: Progress) -> None:
+        self._board, self._cell, self._say = board, cell, say
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -352,7 +369,23 @@ class _ProgressLines:
         for raw in lines:
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith(PROGRESS_PREFIX):
-                self._emit(line[len(PROGRESS_PREFIX) :])
+                self._say(self._event(line[len(PROGRESS_PREFIX) :]))
+
+    def _event(self, text: str) -> ProgressEvent:
+        """evaluate.py's `DONE/TOTAL [top1=X]` is a count; anything else a lasting line."""
+        done, _, rest = text.partition("/")
+        total = rest.split(" ", 1)[0]
+        if done.isdigit() and total.isdigit():
+            return ProgressEvent(
+                self._board,
+                "accuracy_count",
+                text,
+                self._cell,
+                phase="accuracy",
+                planned=int(total),
+                done=int(done),
+            )
+        return ProgressEvent(self._board, "accuracy", text, self._cell, phase="accuracy")
 
 
 def _make_env_dirs(session: BoardSession, env: dict[str, str]) -> None:

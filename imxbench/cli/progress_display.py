@@ -7,14 +7,13 @@ scroll past, and one status line under them shows the whole job: a bar of the be
 done out of those planned, elapsed time, an estimate of the time left, and what each board is
 doing now. A step's "... started" line and evaluate.py's running count only update the bar.
 
-The events are the job's progress calls, `(board, cell, message)` (pipeline.py, accuracy.py):
-"N benchmark steps" when a board's plan is known, "LABEL ..." when a step starts and
-"LABEL ok|failed ..." when it ends (LABEL: cold, rep N, profile).
+The events are typed (model/progress.py: ProgressEvent, emitted by run/pipeline.py and
+accuracy/phase.py): the display counts `planned` and `step_ended` events and shows what
+`step_started` and `accuracy_count` say each board is doing; it never reads a message's words.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import threading
@@ -22,16 +21,14 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-PLANNED = re.compile(r"^(\d+) benchmark steps?$")
-STARTED = re.compile(r"^(cold|rep \d+|profile) \.\.\.$")
-ENDED = re.compile(r"^(cold|rep \d+|profile) (ok|failed)\b")
-EVALUATING = re.compile(r"^\d+/\d+(?: top1=[\d.]+)?$")  # evaluate.py's running count
+from imxbench.model.progress import ProgressEvent
+
 BAR_CELLS = 20
 TICK_S = 1.0  # the status bar is redrawn at least this often
 
 
 class ProgressDisplay:
-    """Call it with `(board, cell, message)`; `close()` (or leave the `with` block) at the end."""
+    """Call it with each ProgressEvent; `close()` (or leave the `with` block) at the end."""
 
     def __init__(
         self,
@@ -52,13 +49,13 @@ class ProgressDisplay:
         if self._live:  # the clock on the bar keeps moving during a long step
             threading.Thread(target=self._tick, name="imxbench-progress", daemon=True).start()
 
-    def __call__(self, board: str, cell: str, message: str) -> None:
-        line = f"[{board}] {cell + ': ' if cell != '-' else ''}{message}"
+    def __call__(self, event: ProgressEvent) -> None:
+        line = event.line
         with self._lock:
             if not self._live:
                 self._write(line + "\n")
                 return
-            lasting = self._track(board, cell, message)
+            lasting = self._track(event)
             self._clear_bar()
             if lasting:
                 self._write(line + "\n")
@@ -91,21 +88,22 @@ class ProgressDisplay:
         return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
     # -- internals --------------------------------------------------------------------------------
-    def _track(self, board: str, cell: str, message: str) -> bool:
+    def _track(self, event: ProgressEvent) -> bool:
         """Update the counters; True when the event deserves a line of its own."""
-        if planned := PLANNED.match(message):
-            self._planned[board] = int(planned.group(1))
+        board = event.board
+        if event.kind == "planned" and event.planned is not None:
+            self._planned[board] = event.planned
             self._done.setdefault(board, 0)
             return True
-        if STARTED.match(message):
-            self._now[board] = f"{cell} {message.removesuffix(' ...')}"
+        if event.kind == "step_started":
+            self._now[board] = f"{event.cell} {_step_label(event)}"
             return False
-        if ENDED.match(message):
+        if event.kind == "step_ended":
             self._done[board] = self._done.get(board, 0) + 1
             self._now[board] = ""
             return True
-        if EVALUATING.match(message):
-            self._now[board] = f"{cell} {message.split(' ', 1)[0]}"
+        if event.kind == "accuracy_count":
+            self._now[board] = f"{event.cell} {event.done}/{event.planned}"
             return False
         return True
 
@@ -129,6 +127,11 @@ class ProgressDisplay:
     def _write(self, text: str) -> None:
         self._stream.write(text)
         self._stream.flush()
+
+
+def _step_label(event: ProgressEvent) -> str:
+    """cold, rep N or profile."""
+    return f"rep {event.repetition}" if event.step == "timed" else str(event.step)
 
 
 def _duration(seconds: float) -> str:

@@ -26,12 +26,12 @@ from imxbench.board.connect import Emulation
 from imxbench.config.delegates import DelegateSpec, select_delegates
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError
+from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, prepare_model
 from imxbench.run.pipeline import (
     BoardHook,
     BoardRun,
     CancelToken,
-    Progress,
     StepKey,
     StepRecord,
     run_board,
@@ -128,7 +128,15 @@ def run_job(
     _write_json(out_dir / "run.json", run_doc)
     hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
     board_runs, interrupted, failure = _run_boards(
-        boards, plans, prepared, settings, out_dir, emulate, progress, done, hooks,
+        boards,
+        plans,
+        prepared,
+        settings,
+        out_dir,
+        emulate,
+        progress,
+        done,
+        hooks,
         _Preloader(background, ["imxbench.analysis.results", *preload], [b.name for b in boards]),
     )
     from imxbench.analysis.results import build_table, join_accuracy, summarize
@@ -192,11 +200,11 @@ def _run_boards(
     token = CancelToken()
     interrupted = False
 
-    def say(board: str, cell: str, message: str) -> None:
-        if cell != "-":  # a cell's first step: this board is busy benchmarking
-            preloader.board_busy(board)
+    def say(event: ProgressEvent) -> None:
+        if event.kind == "step_started":  # this board is busy benchmarking
+            preloader.board_busy(event.board)
         if progress is not None:
-            progress(board, cell, message)
+            progress(event)
 
     with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
         futures = [

@@ -31,10 +31,10 @@ from imxbench.errors import ConfigError
 from imxbench.history.baselines import BaselinePolicy, judge_run
 from imxbench.history.store import Store
 from imxbench.lab.places import hold_places
+from imxbench.model.progress import Progress
 from imxbench.model.records import Fingerprint, RunRecord, utc_now
 from imxbench.report.nightly_formats import NightContext, outcome, render_junit, render_markdown
 from imxbench.run.job import run_job
-from imxbench.run.pipeline import Progress
 from imxbench.run.recording import announced_run, new_header, record_of
 
 EXIT_CODES = {"CLEAN": 0, "REGRESSION": 1, "INFRASTRUCTURE FAILURE": 3}

@@ -10,6 +10,7 @@ import json
 import posixpath
 import shlex
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -26,10 +27,9 @@ from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
 from imxbench.model.facts import BoardFacts
+from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel
 
-Progress = Callable[[str, str, str], None]
-"""progress(board, cell, message): called as steps start and end."""
 BoardHook = Callable[[BoardSession, "BoardRun", Progress], None]
 """Work run in the board's session after its benchmark cells (run_board's `after_cells`)."""
 StepKey = tuple[str, str, int]
@@ -187,7 +187,7 @@ def _run_connected(
 ) -> None:
     board = result.board
     session = conn.session
-    say(board.name, "-", "connected; probing")
+    say(ProgressEvent(board.name, "board", "connected; probing"))
     result.facts = probe_board(session)
     _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
     _check_soc(board, result.facts)
@@ -198,7 +198,7 @@ def _run_connected(
             "/usr/bin/tensorflow-lite-*/examples/benchmark_model); set benchmark_model "
             "in boards.yaml"
         )
-    say(board.name, "-", "deploying models")
+    say(ProgressEvent(board.name, "board", "deploying models"))
     _check_workdir(session, result.facts, specs, prepared)
     result.deployed = _deploy_models(session, specs, prepared)
     cells = plan_cells(
@@ -210,7 +210,7 @@ def _run_connected(
         settings,
     )
     todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
-    say(board.name, "-", f"{len(todo)} benchmark steps")
+    say(ProgressEvent(board.name, "planned", f"{len(todo)} benchmark steps", planned=len(todo)))
     for cell in cells:
         _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
 
@@ -285,7 +285,18 @@ def _run_cell(
             result.records.append(_failed(result.board, cell, step, missing))
             continue
         label = _label(step)
-        say(result.board.name, cell.name, f"{label} ...")
+        say(
+            ProgressEvent(
+                result.board.name,
+                "step_started",
+                f"{label} ...",
+                cell.name,
+                step.kind,
+                step.repetition,
+                "benchmark",
+            )
+        )
+        started = time.monotonic()
         record = _run_step_reconnecting(
             conn, result.board, cell, step, settings, out_dir, bool(spec.external_delegate_path)
         )
@@ -294,7 +305,19 @@ def _run_cell(
         result.records.append(record)
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
-        say(result.board.name, cell.name, f"{label} {record.status} {detail}")
+        say(
+            ProgressEvent(
+                result.board.name,
+                "step_ended",
+                f"{label} {record.status} {detail}",
+                cell.name,
+                step.kind,
+                step.repetition,
+                "benchmark",
+                record.status,
+                time.monotonic() - started,
+            )
+        )
         if record.status != "ok" and step.kind == "cold":
             continue  # the warm repetitions may still work
 
@@ -382,8 +405,18 @@ def _run_step(
             error = metrics.get("error") or (
                 "the delegate executed no node: the whole graph ran on the CPU"
             )
-        return _record(board, cell, step, "failed", error, tail, run.exit_status,
-                       run.duration_s, metrics, log_file)
+        return _record(
+            board,
+            cell,
+            step,
+            "failed",
+            error,
+            tail,
+            run.exit_status,
+            run.duration_s,
+            metrics,
+            log_file,
+        )
     return _record(board, cell, step, "ok", None, None, 0, run.duration_s, metrics, log_file)
 
 
@@ -400,8 +433,19 @@ def _record(
     log_file: Path | None,
 ) -> StepRecord:
     return StepRecord(
-        board.name, cell.name, cell.delegate, cell.variant, cell.threads, step.kind,
-        step.repetition, status, error, stderr_tail, exit_status, duration_s, metrics,
+        board.name,
+        cell.name,
+        cell.delegate,
+        cell.variant,
+        cell.threads,
+        step.kind,
+        step.repetition,
+        status,
+        error,
+        stderr_tail,
+        exit_status,
+        duration_s,
+        metrics,
         str(log_file) if log_file else None,
     )
 

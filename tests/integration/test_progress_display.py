@@ -10,17 +10,30 @@ import subprocess
 from pathlib import Path
 
 from imxbench.cli.progress_display import ProgressDisplay
+from imxbench.model.progress import ProgressEvent
 from tests.locations import IMXBENCH
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = [
-    ("imx8mp", "-", "connected; probing"),
-    ("imx8mp", "-", "4 benchmark steps"),
-    ("imx8mp", "cpu@4t", "rep 1 ..."),
-    ("imx8mp", "cpu@4t", "rep 1 ok 1.432 ms"),
-    ("imx8mp", "vx", "cold ..."),
-    ("imx8mp", "vx", "cold failed Segmentation fault"),
-    ("imx8mp", "vx", "rep 1 ..."),
+    ProgressEvent("imx8mp", "board", "connected; probing"),
+    ProgressEvent("imx8mp", "planned", "4 benchmark steps", planned=4),
+    ProgressEvent("imx8mp", "step_started", "rep 1 ...", "cpu@4t", "timed", 1, "benchmark"),
+    ProgressEvent(
+        "imx8mp", "step_ended", "rep 1 ok 1.432 ms", "cpu@4t", "timed", 1, "benchmark", "ok", 3.0
+    ),
+    ProgressEvent("imx8mp", "step_started", "cold ...", "vx", "cold", 0, "benchmark"),
+    ProgressEvent(
+        "imx8mp",
+        "step_ended",
+        "cold failed Segmentation fault",
+        "vx",
+        "cold",
+        0,
+        "benchmark",
+        "failed",
+        3.0,
+    ),
+    ProgressEvent("imx8mp", "step_started", "rep 1 ...", "vx", "timed", 1, "benchmark"),
 ]
 
 
@@ -36,7 +49,7 @@ def test_not_a_terminal_every_event_is_one_line() -> None:
     out = io.StringIO()
     with ProgressDisplay(out, live=False) as progress:
         for event in EVENTS:
-            progress(*event)
+            progress(event)
     assert out.getvalue().splitlines() == [
         "[imx8mp] connected; probing",
         "[imx8mp] 4 benchmark steps",
@@ -51,9 +64,9 @@ def test_not_a_terminal_every_event_is_one_line() -> None:
 def test_terminal_bar_counts_steps_and_estimates_the_rest() -> None:
     out, clock = io.StringIO(), Clock()
     progress = ProgressDisplay(out, live=True, clock=clock)
-    for board, cell, message in EVENTS:
+    for event in EVENTS:
         clock.now += 3.0
-        progress(board, cell, message)
+        progress(event)
     status = progress.status(200)
     # 2 of 4 steps done (an ok and a failed one) in 21 s: ~21 s left; vx rep 1 running
     assert "2/4 steps" in status
@@ -74,10 +87,30 @@ def test_imxbench_run_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
     """The real command under a pseudo-terminal: the bar reaches N/N, the results follow."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [*IMXBENCH, "run", "--board", "imx8mp", "--emulate",
-         "--reports", str(tmp_path), "--delegate", "cpu", "--threads", "4",
-         "--repetitions", "2", "--no-op-profile", "--num-runs", "5", "--min-secs", "0"],
-        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=REPO,
+        [
+            *IMXBENCH,
+            "run",
+            "--board",
+            "imx8mp",
+            "--emulate",
+            "--reports",
+            str(tmp_path),
+            "--delegate",
+            "cpu",
+            "--threads",
+            "4",
+            "--repetitions",
+            "2",
+            "--no-op-profile",
+            "--num-runs",
+            "5",
+            "--min-secs",
+            "0",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        cwd=REPO,
     )
     os.close(follower)
     chunks = []

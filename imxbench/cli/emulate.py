@@ -1,0 +1,37 @@
+"""`imxbench emulate`: serve an emulated board over SSH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--soc", type=click.Choice(["imx8mp", "imx93"]), required=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    help="Keep the board's disk here across restarts (default: a temporary folder).",
+)
+@click.option(
+    "--noise",
+    "noise_pct",
+    type=click.FloatRange(0, 50),
+    default=1.0,
+    show_default=True,
+    help="Run-to-run timing noise of the emulated board, percent.",
+)
+def emulate(soc: str, port: int, state_dir: Path | None, noise_pct: float) -> None:
+    """Serve an emulated i.MX board over SSH on 127.0.0.1 until Ctrl-C."""
+    from imxbench.emulator.launcher import serve
+
+    serve(soc, port=port, state_dir=state_dir, noise_pct=noise_pct, write=click.echo)

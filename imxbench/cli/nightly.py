@@ -1,0 +1,212 @@
+"""`imxbench nightly`: the lab's regression job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from imxbench.cli.options import (
+    DB,
+    EMULATE,
+    FORMAT,
+    INVENTORY,
+    MODEL,
+    REPORTS,
+    benchmark_settings,
+    reference_model,
+    resolve_boards,
+    verdict_settings,
+)
+from imxbench.cli.run import report_at_end
+from imxbench.config.inventory import Board, load_inventory
+from imxbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from imxbench.analysis.plan import RunSettings
+    from imxbench.analysis.regression import Thresholds
+
+
+@click.command()
+@click.option(
+    "--board",
+    "board_names",
+    default="all",
+    show_default=True,
+    help="Boards: 'all', a comma-separated list or 'tag:NAME'.",
+)
+@click.option(
+    "--tag",
+    help="Only the boards with this tag (same as --board tag:NAME); with a labgrid coordinator "
+    "also its places tagged so (NAME or KEY=VALUE, see docs/LAB.md).",
+)
+@click.option(
+    "--coordinator",
+    envvar="LG_COORDINATOR",
+    help="labgrid coordinator HOST[:PORT] whose places --tag also selects (default: "
+    "LG_COORDINATOR).",
+)
+@click.option(
+    "--shard",
+    help="I/N: run only this runner's share of the selected boards (stable; N runners with the "
+    "same selection cover every board exactly once).",
+)
+@click.option(
+    "--night",
+    envvar="IMXBENCH_NIGHT",
+    help="An id shared by the shards of one night (e.g. the CI pipeline id): "
+    "`imxbench report --night ID` merges them.",
+)
+@MODEL
+@click.option("--delegate", "delegate_names", help="Comma-separated delegates (default: all).")
+@benchmark_settings(repetitions=5, min_repetitions=2)
+@click.option(
+    "--baseline",
+    "baseline_policy",
+    default="window:5",
+    show_default=True,
+    help="previous (the previous good run), window:K (the last K good runs) or named[:NAME].",
+)
+@verdict_settings
+@click.option(
+    "--lock-wait",
+    "lock_wait_s",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for a board another job holds (0: fail fast, naming the holder).",
+)
+@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--summary", "summary_path", type=click.Path(path_type=Path, dir_okay=False))
+@DB
+@REPORTS
+@EMULATE
+@click.option("--emulator-noise", type=click.FloatRange(0, 50), default=1.0, hidden=True)
+@click.option(
+    "--emulator-faults",
+    hidden=True,
+    help="Tests: JSON {board: {fault: value}} set on each emulated board after boot.",
+)
+@INVENTORY
+@FORMAT
+def nightly(
+    board_names: str,
+    tag: str | None,
+    coordinator: str | None,
+    shard: str | None,
+    night: str | None,
+    model_path: Path | None,
+    delegate_names: str | None,
+    settings: RunSettings,
+    baseline_policy: str,
+    thresholds: Thresholds,
+    lock_wait_s: float,
+    junit_path: Path | None,
+    summary_path: Path | None,
+    db_url: str | None,
+    reports_dir: Path,
+    emulate: bool,
+    emulator_noise: float,
+    emulator_faults: str | None,
+    inventory_path: Path,
+    fmt: str,
+) -> None:
+    """The lab's regression job: every board (or a tag) in parallel, each locked, each cell
+    judged against its history. Writes junit.xml and summary.md. Exit 0 clean, 1 regression,
+    3 infrastructure failure."""
+    from imxbench.board.connect import Emulation
+    from imxbench.cli.progress_display import ProgressDisplay
+    from imxbench.config.delegates import load_catalogue
+    from imxbench.history.baselines import BaselinePolicy
+    from imxbench.history.store import open_store
+    from imxbench.prepare.model_prep import default_cache_root
+    from imxbench.run.nightly import NightlyConfig, run_nightly, verdicts_document
+
+    if tag:
+        board_names = f"tag:{tag}"
+    if emulate and board_names == "all" and not inventory_path.exists():
+        board_names = "imx8mp,imx93"
+    boards_ = _lab_boards(inventory_path, board_names, tag, emulate, coordinator)
+    if shard:
+        from imxbench.lab.selection import parse_shard, shard_of
+
+        boards_ = shard_of(boards_, *parse_shard(shard))
+        shown = ", ".join(b.name for b in boards_) or "none"
+        click.echo(f"shard {shard}: {shown}", err=True)
+    model = model_path or reference_model()
+    if not model.is_file():
+        raise ConfigError(f"{model}: model file not found (--model)")
+    emulation: bool | Emulation = emulate
+    if emulate and (emulator_faults or emulator_noise != 1.0):
+        emulation = Emulation(emulator_noise, _json_option("--emulator-faults", emulator_faults))
+    config = NightlyConfig(
+        model=model,
+        catalogue=load_catalogue(),
+        delegate_names=delegate_names,
+        settings=settings,
+        reports_dir=reports_dir,
+        vela_cache=default_cache_root(),
+        policy=BaselinePolicy.parse(baseline_policy),
+        thresholds=thresholds,
+        lock_wait_s=lock_wait_s,
+        emulate=emulation,
+        junit_path=junit_path,
+        summary_path=summary_path,
+        night=night,
+        shard=shard,
+    )
+    with open_store(db_url, reports_dir) as store, ProgressDisplay() as progress:
+        result = run_nightly(store, boards_, config, progress=progress)
+    if fmt == "json":
+        doc = {
+            "run_id": result.run_id,
+            "outcome": result.outcome,
+            "exit_code": result.exit_code,
+            "out_dir": str(result.out_dir),
+            "junit": str(result.junit_path),
+            "summary": str(result.summary_path),
+            "board_errors": dict(result.board_errors),
+            "cells": verdicts_document(result.verdicts),
+        }
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"imxbench nightly {result.run_id}: {result.outcome}")
+        for v in result.alarms:
+            click.echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")
+        for board, error in result.board_errors.items():
+            click.echo(f"BOARD {board}: {error}")
+        click.echo(f"junit: {result.junit_path}\nsummary: {result.summary_path}")
+    report_at_end(result.out_dir, to_stdout=fmt == "text")
+    sys.exit(result.exit_code)
+
+
+def _lab_boards(
+    inventory_path: Path, names: str, tag: str | None, emulate: bool, coordinator: str | None
+) -> list[Board]:
+    """The nightly's boards; `--tag` with a coordinator: boards.yaml's and the lab's places."""
+    if not (tag and coordinator) or emulate:
+        return resolve_boards(inventory_path, names, emulate)
+    from imxbench.lab.selection import lab_boards, merge_boards
+
+    listed = load_inventory(inventory_path).boards.values() if inventory_path.exists() else []
+    chosen = merge_boards([b for b in listed if tag in b.tags], lab_boards(coordinator, tag))
+    if not chosen:
+        raise ConfigError(
+            f"no board in {inventory_path} and no place of {coordinator} has the tag {tag!r}"
+        )
+    return chosen
+
+
+def _json_option(name: str, text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a JSON object")
+    return value

@@ -1,0 +1,275 @@
+"""Option sets shared by several commands, defined once, and the helpers that resolve
+boards and the default model from them."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imxbench.config.inventory import DEFAULT_INVENTORY, SOCS, Board, emulated_board, load_inventory
+from imxbench.errors import ConfigError
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is for scripts.",
+)
+INVENTORY = click.option(
+    "--inventory",
+    "inventory_path",
+    type=click.Path(path_type=Path),
+    envvar="IMXBENCH_BOARDS",
+    default=DEFAULT_INVENTORY,
+    show_default=True,
+    help="The lab inventory (boards.yaml).",
+)
+MODEL = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
+)
+
+
+def option_group(
+    target: str, build: Callable[..., Any], options: list[tuple[str, Callable[[Any], Any]]]
+) -> Callable[[Any], Any]:
+    """Declare several options at once and hand the command one object built from them.
+
+    `options` are (parameter name, click.option(...)) pairs; the command receives a single
+    keyword argument `target` = build(**those parameters) instead of one argument each.
+    """
+
+    def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name, _ in options}
+            return command(*args, **{target: build(**values)}, **kwargs)
+
+        for _, option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any], Any]:
+    """The benchmark_model settings that `run` and `nightly` share, as one RunSettings
+    (`settings`); the commands differ only in the default and least number of repetitions."""
+
+    def build(no_op_profile: bool, **values: Any) -> Any:
+        from imxbench.analysis.plan import RunSettings
+
+        return RunSettings(op_profile=not no_op_profile, **values)
+
+    return option_group(
+        "settings",
+        build,
+        [
+            (
+                "repetitions",
+                click.option(
+                    "--repetitions",
+                    type=click.IntRange(min_repetitions, 1000),
+                    default=repetitions,
+                    show_default=True,
+                    help="Separate benchmark_model processes per delegate.",
+                ),
+            ),
+            (
+                "num_runs",
+                click.option(
+                    "--num-runs",
+                    type=click.IntRange(1),
+                    default=50,
+                    show_default=True,
+                    help="Timed inferences per benchmark_model process (at least; see --min-secs).",
+                ),
+            ),
+            (
+                "warmup_runs",
+                click.option(
+                    "--warmup-runs",
+                    type=click.IntRange(0),
+                    default=1,
+                    show_default=True,
+                    help="Untimed inferences before the timed ones.",
+                ),
+            ),
+            (
+                "min_secs",
+                click.option(
+                    "--min-secs",
+                    type=click.FloatRange(0),
+                    default=1.0,
+                    show_default=True,
+                    help="Least seconds of timed inferences per process.",
+                ),
+            ),
+            (
+                "threads",
+                click.option(
+                    "--threads",
+                    type=click.IntRange(1, 64),
+                    help="CPU threads (default: 1 and all).",
+                ),
+            ),
+            (
+                "no_op_profile",
+                click.option(
+                    "--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass."
+                ),
+            ),
+            (
+                "step_timeout_s",
+                click.option(
+                    "--timeout",
+                    "step_timeout_s",
+                    type=click.FloatRange(1),
+                    default=600.0,
+                    show_default=True,
+                    help="Seconds one benchmark_model process may take.",
+                ),
+            ),
+        ],
+    )
+
+
+def _thresholds(alpha: float, min_effect: float) -> Any:
+    from imxbench.analysis.regression import Thresholds
+
+    return Thresholds(alpha=alpha, min_effect=min_effect / 100)
+
+
+verdict_settings = option_group(
+    "thresholds",
+    _thresholds,
+    [
+        (
+            "alpha",
+            click.option(
+                "--alpha",
+                type=click.FloatRange(1e-6, 0.5),
+                default=0.01,
+                show_default=True,
+                help="False-alarm rate of all the cells of a run (a night) together.",
+            ),
+        ),
+        (
+            "min_effect",
+            click.option(
+                "--min-effect",
+                type=click.FloatRange(0.1, 100),
+                default=3.0,
+                show_default=True,
+                help="Smallest latency change worth a verdict, percent.",
+            ),
+        ),
+    ],
+)
+"""How sure a verdict must be, as one Thresholds (`thresholds`): `compare` and `nightly`."""
+
+
+EMULATE = click.option(
+    "--emulate",
+    is_flag=True,
+    help="Use a built-in emulated board of the same SoC instead of the real one.",
+)
+DB = click.option(
+    "--db",
+    "db_url",
+    envvar="IMXBENCH_DB",
+    help="The results history: postgresql://USER@HOST/DB for a lab's shared one, or an SQLite "
+    "file (default: <reports>/imxbench.sqlite).",
+)
+
+
+REPORTS = click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where runs are written (and the default SQLite history lives).",
+)
+
+
+def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
+    """The inventory's board; with --emulate a bare SoC name works without an inventory."""
+    if emulate and name in SOCS and not inventory_path.exists():
+        return emulated_board(name, name)
+    inventory = load_inventory(inventory_path)
+    if emulate and name in SOCS and name not in inventory.boards:
+        return emulated_board(name, name)
+    return inventory.get(name)
+
+
+def reference_model() -> Path:
+    from importlib import resources
+
+    return Path(
+        str(resources.files("imxbench") / "reference_models" / "pretrainedResnet_quant.tflite")
+    )
+
+
+def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Board]:
+    if emulate and all(n in SOCS for n in names.split(",")) and not inventory_path.exists():
+        return [emulated_board(n, n) for n in names.split(",")]
+    if "," not in names and names != "all" and not names.startswith("tag:"):
+        return [resolve_board(inventory_path, names, emulate)]
+    return load_inventory(inventory_path).select(names)
+
+
+def _accuracy_request(dataset_path: Path | None, limit: int | None, channel_order: str) -> Any:
+    if dataset_path is None:
+        if limit is not None or channel_order != "rgb":
+            raise ConfigError("--limit and --channel-order need --dataset")
+        return None
+    from imxbench.accuracy.phase import AccuracyRequest
+
+    return AccuracyRequest(dataset_path, limit, channel_order)
+
+
+accuracy_options = option_group(
+    "accuracy",
+    _accuracy_request,
+    [
+        (
+            "dataset_path",
+            click.option(
+                "--dataset",
+                "dataset_path",
+                type=click.Path(path_type=Path),
+                help="Also measure accuracy on the board, per delegate, on this test set "
+                "(CIFAR-10 python batches, EEMBC ic01 .bin + y_labels.csv, x/y .npy pair, or "
+                "class folders of images).",
+            ),
+        ),
+        (
+            "limit",
+            click.option(
+                "--limit",
+                type=click.IntRange(1),
+                help="With --dataset: a stratified sample of this many images (fixed seed).",
+            ),
+        ),
+        (
+            "channel_order",
+            click.option(
+                "--channel-order",
+                type=click.Choice(["rgb", "bgr"]),
+                default="rgb",
+                show_default=True,
+                help="With --dataset: the channel order fed to the model.",
+            ),
+        ),
+    ],
+)
+"""`run --dataset`: the accuracy request (`accuracy`), None without a data set."""

@@ -1,0 +1,171 @@
+"""`imxbench run`: deploy, benchmark every delegate, measure accuracy, store, report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from imxbench.cli.options import (
+    DB,
+    EMULATE,
+    INVENTORY,
+    MODEL,
+    accuracy_options,
+    benchmark_settings,
+    reference_model,
+    resolve_boards,
+)
+from imxbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from imxbench.accuracy.phase import AccuracyRequest
+    from imxbench.analysis.plan import RunSettings
+
+
+@click.command()
+@click.option(
+    "--board",
+    "board_names",
+    required=True,
+    help="A board of the inventory, a comma-separated list, 'all' or 'tag:NAME'.",
+)
+@MODEL
+@click.option(
+    "--delegate",
+    "delegate_names",
+    help="Comma-separated delegates (default: every delegate the board's SoC supports).",
+)
+@benchmark_settings(repetitions=3, min_repetitions=1)
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A partial run's directory: run only the steps it is missing, into it.",
+)
+@accuracy_options
+@DB
+@EMULATE
+@INVENTORY
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+    help="Output format; json and csv are for scripts.",
+)
+def run(
+    board_names: str,
+    model_path: Path | None,
+    delegate_names: str | None,
+    settings: RunSettings,
+    reports_dir: Path,
+    resume: Path | None,
+    accuracy: AccuracyRequest | None,
+    db_url: str | None,
+    emulate: bool,
+    inventory_path: Path,
+    fmt: str,
+) -> None:
+    """Deploy the model and run benchmark_model with every delegate the board supports.
+
+    Every run is recorded in the results history (--db)."""
+    from imxbench.board.locks import locked_boards
+    from imxbench.cli.progress_display import ProgressDisplay
+    from imxbench.config.delegates import load_catalogue
+    from imxbench.prepare.model_prep import default_cache_root
+    from imxbench.run.deferred_store import DeferredStore
+    from imxbench.run.job import run_job
+    from imxbench.run.recording import announced_run, new_header, record_of
+
+    boards_ = resolve_boards(inventory_path, board_names, emulate)
+    model = model_path or reference_model()
+    if not model.is_file():
+        raise ConfigError(f"{model}: model file not found (--model)")
+    store = DeferredStore(db_url, reports_dir)  # opened while the boards work
+    resumed = resume.name if resume else None
+    header = new_header("run", model, settings, reports_dir, emulated=emulate, run_id=resumed)
+    from imxbench.lab.places import reach_boards
+
+    with (
+        store,
+        locked_boards(  # emulated boards are this job's own
+            [] if emulate else [b.name for b in boards_],
+            reports_dir / "locks",
+            job=f"run {header.run_id}",
+        ),
+        reach_boards(boards_, job=f"run {header.run_id}", emulate=emulate) as reached,
+        announced_run(store, header),
+        ProgressDisplay() as progress,
+    ):
+        result = run_job(
+            reached,
+            model,
+            load_catalogue(),
+            delegate_names,
+            settings,
+            reports_dir,
+            default_cache_root(),
+            emulate=emulate,
+            progress=progress,
+            resume=resume,
+            accuracy=accuracy,
+            run_id=header.run_id,
+            preload=["imxbench.report.build:warm_up"],  # for report_at_end
+            background=[store.open_now],
+        )
+        store.record_run(record_of(result, header))
+    for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format
+        click.echo(f"\nWARNING: {warning}\n", err=True)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "run_id": result.run_id,
+                    "out_dir": str(result.out_dir),
+                    "failures": result.failures,
+                    "warnings": result.warnings,
+                    "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
+                    "accuracy": str(result.out_dir / "accuracy.json") if accuracy else None,
+                },
+                indent=2,
+            )
+        )
+    elif fmt == "csv":
+        click.echo(result.table.to_csv(index=False), nl=False)
+    else:
+        from imxbench.analysis.results import render_summary
+
+        click.echo(render_summary(result.summary))
+        if result.accuracy is not None:
+            from imxbench.accuracy.summary import render_accuracy
+
+            click.echo("\n" + render_accuracy(result.accuracy))
+        click.echo(f"\nresults: {result.out_dir}")
+        for line in result.failures:
+            click.echo(f"FAILED {line}", err=True)
+    report_at_end(result.out_dir, to_stdout=fmt == "text")
+    if result.failures:
+        sys.exit(1)
+
+
+def report_at_end(run_dir: Path, to_stdout: bool) -> None:
+    """report.html + index.html after a run; a failure here only warns (results are on disk)."""
+    from imxbench.report.build import write_run_report
+
+    try:
+        path = write_run_report(run_dir)
+    except Exception as exc:  # never lose a run to its report
+        click.echo(f"imxbench: report not written: {exc}", err=True)
+        return
+    click.echo(f"report: {path.resolve()}", err=not to_stdout)

@@ -40,7 +40,7 @@ from paramiko.common import (
 
 from imxbench.emulator.board_image import BoardLayout, layout_for
 from imxbench.emulator.faults import DEFAULT_FAULTS, load_faults, update_faults
-from imxbench.emulator.sftp_files import BoardSftp
+from imxbench.emulator.sftp_files import BoardSftp, BoardSftpServer
 from imxbench.emulator.socs import BOARD_HOME
 from imxbench.emulator.ssh_session import (
     ByteBudget,
@@ -201,7 +201,8 @@ class BoardServer(paramiko.ServerInterface):
         if name != "sftp":
             return False
         log.info("channel %d: sftp", channel.get_id())
-        handler = paramiko.SFTPServer(channel, name, self, BoardSftp, self.connection.byte_budget())
+        budget = self.connection.byte_budget()
+        handler = BoardSftpServer(channel, name, self, BoardSftp, budget)
         handler.daemon = True
         handler.start()
         return True
@@ -249,9 +250,21 @@ class BoardSshServer:
 
     def serve_forever(self) -> None:
         while True:
-            client, address = self.listener.accept()
-            log.info("connection from %s:%d", address[0], address[1])
-            threading.Thread(target=self._handshake, args=(client,), daemon=True).start()
+            self.serve_one()
+
+    def serve_one(self) -> None:
+        """Accept one connection and serve it on a thread of its own."""
+        threading.Thread(target=self._handshake, args=(self.accept(),), daemon=True).start()
+
+    def accept(self) -> socket.socket:
+        """The next client's socket, with TCP_NODELAY set as sshd sets it: the small packets of
+        a session (exit status, EOF, close) then leave at once instead of waiting for the
+        client's delayed ACK (Nagle), ~40 ms per command.
+        """
+        client, address = self.listener.accept()
+        log.info("connection from %s:%d", address[0], address[1])
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client
 
     def _handshake(self, client: socket.socket) -> None:
         transport = paramiko.Transport(client)

@@ -27,13 +27,13 @@ predictions next to the reference's top-1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from imxbench.accuracy.datasets import SAMPLE_SEED
 from imxbench.accuracy.phase import AccuracyCell, Evaluation
 from imxbench.analysis.accuracy_stats import AccuracyMetrics, accuracy_metrics
+from imxbench.rundir.layout import RunDir
 
 REPORT_FORMAT = 1
 SUMMARY_COLUMNS = (
@@ -136,11 +136,7 @@ def accuracy_document(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def write_accuracy_json(evaluation: Evaluation, out_dir: Path) -> Path:
-    path = out_dir / "accuracy.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(accuracy_document(evaluation), indent=1))
-    tmp.replace(path)
-    return path
+    return RunDir(out_dir).write_accuracy(accuracy_document(evaluation))
 
 
 def summary_rows(cells: list[AccuracyCell]) -> list[dict[str, Any]]:

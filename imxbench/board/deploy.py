@@ -8,7 +8,6 @@ file whose name already exists is not sent again (the name says what the content
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import secrets
 import shlex
@@ -18,6 +17,7 @@ from pathlib import Path
 from imxbench.board.ssh_import import paramiko
 from imxbench.board.transport import BoardSession
 from imxbench.errors import InfrastructureError
+from imxbench.rundir.atomic import file_sha256
 
 HASH_CHARS = 16
 
@@ -29,14 +29,6 @@ class Deployed:
     sha256: str
     size_bytes: int
     transferred_bytes: int
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def content_name(path: Path, sha256: str) -> str:

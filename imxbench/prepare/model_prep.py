@@ -33,6 +33,7 @@ from typing import Any
 from imxbench.analysis.model_info import FLOAT_DTYPES, ModelInfo, OperatorInfo, inspect_model
 from imxbench.config.delegates import DelegateSpec, VelaSettings
 from imxbench.errors import ConfigError, ImxbenchError, InfrastructureError
+from imxbench.rundir.atomic import file_sha256
 
 VELA_TIMEOUT_S = 900.0
 LOG_NAME = "vela.log"
@@ -270,7 +271,7 @@ def compile_with_vela(
     vela = find_vela()
     version = vela_version(vela)
     args = settings.args()
-    model_sha = _file_sha256(model_path)
+    model_sha = file_sha256(model_path)
     entry = cache_root / cache_key(model_sha, version, args)
     found = _read_entry(entry)
     if found is not None:
@@ -406,12 +407,3 @@ def _tail(output: str) -> str:
     return "\n".join(lines[-TAIL_LINES:])
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read model file: {exc.strerror or exc}") from None
-    return digest.hexdigest()

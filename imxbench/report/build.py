@@ -8,7 +8,6 @@ others are its history (a comparison).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from imxbench.report.render import (
     render_markdown,
 )
 from imxbench.report.view import build_view
+from imxbench.rundir import atomic
 
 FORMATS = ("html", "markdown", "csv", "json")
 SUFFIXES = {"html": "html", "markdown": "md", "csv": "csv", "json": "json"}
@@ -79,11 +79,7 @@ def write_report(data: ReportData, fmt: str = "html", out: Path | None = None) -
     """Write the report (default: `<run dir>/report.<ext>`) and, for HTML written into a run
     directory, refresh the reports directory's index.html."""
     path = out or data.run.path / f"report.{SUFFIXES[fmt]}"
-    text = render(data, fmt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, render(data, fmt))
     if fmt == "html" and path.parent.resolve() == data.run.path.resolve():
         write_index(data.run.path.parent)
     return path

@@ -20,7 +20,6 @@ Nothing here formats for display (report_view.py) or draws (report_charts.py). T
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import pandas as pd
 
 from imxbench.analysis.results import summarize
 from imxbench.errors import ConfigError
+from imxbench.rundir.layout import RunDir, read_optional_json
 
 VERDICTS = ("regressed", "improved", "unchanged", "inconclusive", "new", "missing", "failed")
 
@@ -144,28 +144,12 @@ class ReportData:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def read_json(path: Path) -> Any:
-    """The JSON document at `path`; ConfigError naming the file when unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def read_optional_json(path: Path) -> Any:
-    return read_json(path) if path.is_file() else None
-
-
 def is_run_dir(path: Path) -> bool:
-    return (path / "run.json").is_file()
+    return RunDir(path).is_run()
 
 
 def load_meta(run_dir: Path) -> RunMeta:
-    doc = read_json(run_dir / "run.json")
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{run_dir / 'run.json'}: expected a JSON object")
+    doc = RunDir(run_dir).read_run()
     started = doc.get("started")
     model = doc.get("model")
     return RunMeta(
@@ -200,19 +184,20 @@ def load_run(run_dir: Path, history: History | None = None) -> ReportData:
     if not is_run_dir(run_dir):
         raise ConfigError(f"{run_dir}: not a run directory (no run.json)")
     meta = load_meta(run_dir)
-    results = pd.DataFrame(read_optional_json(run_dir / "results.json") or [])
-    summary_doc = read_optional_json(run_dir / "summary.json")
+    files = RunDir(run_dir)
+    results = pd.DataFrame(files.read_results() or [])
+    summary_doc = files.read_summary()
     summary = pd.DataFrame(summary_doc) if summary_doc else summarize(results)
-    facts = {p.stem: read_json(p) for p in sorted((run_dir / "facts").glob("*.json"))}
-    accuracy_doc = read_optional_json(run_dir / "accuracy.json")
+    facts = files.read_facts()
+    accuracy_doc = files.read_accuracy()
     accuracy = parse_accuracy(accuracy_doc) if accuracy_doc is not None else None
-    verdicts_doc = read_optional_json(run_dir / "verdicts.json")
+    verdicts_doc = files.read_verdicts()
     return ReportData(
         run=meta,
         results=results,
         summary=with_accuracy_columns(summary, accuracy),
         facts=facts,
-        failures=collect_failures(results, read_optional_json(run_dir / "boards.json") or [])
+        failures=collect_failures(results, read_optional_json(files.boards_json) or [])
         + accuracy_failures(accuracy),
         verdicts=parse_verdicts(verdicts_doc) if verdicts_doc is not None else None,
         accuracy=accuracy,

@@ -26,8 +26,8 @@ from imxbench.report.data import (
     is_run_dir,
     load_meta,
     parse_verdicts,
-    read_optional_json,
 )
+from imxbench.rundir.layout import RunDir
 
 POINT_COLUMNS = ("run_id", "started_at", "board", "cell", "latency_ms", "failed", "verdict")
 
@@ -50,16 +50,12 @@ def run_dirs(reports_dir: Path) -> list[Path]:
 
 
 def read_snapshot(run_dir: Path, meta: RunMeta | None = None) -> RunSnapshot:
-    facts_dir = run_dir / "facts"
-    facts = (
-        {p.stem: read_optional_json(p) or {} for p in sorted(facts_dir.glob("*.json"))}
-        if facts_dir.is_dir()
-        else {}
-    )
-    verdicts = parse_verdicts(read_optional_json(run_dir / "verdicts.json") or [])
+    files = RunDir(run_dir)
+    facts = files.read_facts()
+    verdicts = parse_verdicts(files.read_verdicts() or [])
     return RunSnapshot(
         meta=meta or load_meta(run_dir),
-        summary=tuple(read_optional_json(run_dir / "summary.json") or ()),
+        summary=tuple(files.read_summary() or ()),
         facts=facts,
         verdicts={(v.board, v.cell): v.verdict for v in verdicts},
     )

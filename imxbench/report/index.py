@@ -6,14 +6,15 @@ Reads only run.json, summary.json and verdicts.json of each run.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from imxbench import __version__
-from imxbench.report.data import load_meta, parse_verdicts, read_optional_json
+from imxbench.report.data import load_meta, parse_verdicts
 from imxbench.report.history import run_dirs
 from imxbench.report.render import render_index
+from imxbench.rundir import atomic
+from imxbench.rundir.layout import REPORT_HTML, RunDir, read_optional_json
 
 INDEX_NAME = "index.html"
 
@@ -35,10 +36,11 @@ def index_view(reports_dir: Path) -> dict[str, Any]:
 
 def _run_row(run_dir: Path) -> dict[str, Any]:
     meta = load_meta(run_dir)
-    summary = read_optional_json(run_dir / "summary.json") or []
-    verdicts = parse_verdicts(read_optional_json(run_dir / "verdicts.json") or [])
+    files = RunDir(run_dir)
+    summary = files.read_summary() or []
+    verdicts = parse_verdicts(files.read_verdicts() or [])
     failed = sum(1 for row in summary if row.get("failed"))
-    board_errors = [b for b in read_optional_json(run_dir / "boards.json") or [] if b.get("error")]
+    board_errors = [b for b in read_optional_json(files.boards_json) or [] if b.get("error")]
     regressed = sum(v.verdict == "regressed" for v in verdicts)
     verdict_text = (
         ", ".join(
@@ -52,7 +54,7 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
     return {
         "sort": meta.started or "",
         "run_id": meta.run_id,
-        "href": f"{run_dir.name}/report.html" if (run_dir / "report.html").is_file() else "",
+        "href": f"{run_dir.name}/{REPORT_HTML}" if files.report_html.is_file() else "",
         "started": (meta.started_at.strftime("%Y-%m-%d %H:%M") if meta.started_at else "–"),
         "model": meta.model or "–",
         "status": meta.status or "–",
@@ -103,8 +105,4 @@ def _broken_row(run_dir: Path) -> dict[str, Any]:
 
 
 def write_index(reports_dir: Path) -> Path:
-    path = reports_dir / INDEX_NAME
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(render_index(index_view(reports_dir)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic.write_text(reports_dir / INDEX_NAME, render_index(index_view(reports_dir)))

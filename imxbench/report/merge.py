@@ -19,8 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from imxbench.errors import ConfigError
-from imxbench.report.data import Accuracy, ReportData, RunMeta, load_run, read_optional_json
+from imxbench.report.data import Accuracy, ReportData, RunMeta, load_run
 from imxbench.report.history import RunSnapshot, build_history, read_snapshot, run_dirs
+from imxbench.rundir.layout import RunDir
 
 STATUS_RANK = {"complete": 0, None: 0, "partial": 1, "running": 2}
 
@@ -30,7 +31,7 @@ def night_runs(reports_dir: Path, night: str) -> list[Path]:
     shard run more than once counts with its newest run."""
     newest: dict[str, Path] = {}
     for run_dir in run_dirs(reports_dir):  # sorted by name: run ids start with the time
-        doc = read_optional_json(run_dir / "night.json")
+        doc = RunDir(run_dir).read_night()
         if isinstance(doc, dict) and doc.get("night") == night:
             newest[str(doc.get("shard") or run_dir.name)] = run_dir
     if not newest:

@@ -3,7 +3,6 @@ accuracy results of the run directory."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from imxbench.model.records import (
     Sample,
     utc_now,
 )
+from imxbench.rundir.layout import RunDir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,47 +135,31 @@ def _vela_versions(table: pd.DataFrame) -> dict[str, str]:
 
 
 def read_accuracy(out_dir: Path) -> dict[tuple[str, str], tuple[AccuracyResult, ...]]:
-    """The accuracy results of a run directory's accuracy.json (written by the accuracy step),
-    read tolerantly: `{"samples": N, "cells": [{"board", "cell" | "delegate", "images",
-    "top1", "top1_correct", "top1_ci": [lo, hi], "top5", "top5_correct", ...}]}`. Missing or
-    unreadable: no accuracy."""
-    try:
-        doc = json.loads((out_dir / "accuracy.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return accuracy_from_doc(doc)
+    """The accuracy results of a run directory's accuracy.json (written by the accuracy step,
+    accuracy/summary.py), by (board, cell). No file: no accuracy."""
+    doc = RunDir(out_dir).read_accuracy()
+    return accuracy_from_doc(doc) if doc is not None else {}
 
 
-def accuracy_from_doc(doc: Any) -> dict[tuple[str, str], tuple[AccuracyResult, ...]]:
-    top: Mapping[str, Any] = doc if isinstance(doc, Mapping) else {}
-    rows = doc if isinstance(doc, list) else top.get("cells") or top.get("results") or []
+def accuracy_from_doc(doc: Mapping[str, Any]) -> dict[tuple[str, str], tuple[AccuracyResult, ...]]:
+    """accuracy.json's `cells` (accuracy/summary.py's cell_document): top-1 and top-5 of each
+    evaluated cell, as fractions with their 95% intervals. Failed cells have no results."""
     out: dict[tuple[str, str], tuple[AccuracyResult, ...]] = {}
-    for row in rows if isinstance(rows, list) else []:
-        if not isinstance(row, Mapping) or row.get("board") is None:
-            continue
-        cell = row.get("cell") or row.get("delegate")
-        total = _int(row.get("images") or row.get("samples") or top.get("samples"))
-        results = []
-        for metric in ("top1", "top5"):
-            value = _fraction(row.get(metric))
-            if value is None:
-                continue
-            ci = row.get(f"{metric}_ci")
-            low, high = (
-                (ci[0], ci[1]) if isinstance(ci, list | tuple) and len(ci) == 2 else (None, None)
+    for row in doc.get("cells") or []:
+        results = tuple(
+            AccuracyResult(
+                metric,
+                float(row[metric]),
+                correct=_int(row.get(f"{metric}_correct")),
+                total=_int(row.get("images")),
+                ci_low=_number((row.get(f"{metric}_ci") or [None, None])[0]),
+                ci_high=_number((row.get(f"{metric}_ci") or [None, None])[1]),
             )
-            results.append(
-                AccuracyResult(
-                    metric,
-                    value,
-                    correct=_int(row.get(f"{metric}_correct")),
-                    total=total,
-                    ci_low=_fraction(low),
-                    ci_high=_fraction(high),
-                )
-            )
+            for metric in ("top1", "top5")
+            if row.get(metric) is not None
+        )
         if results:
-            out[(str(row["board"]), str(cell))] = tuple(results)
+            out[(str(row["board"]), str(row["cell"]))] = results
     return out
 
 
@@ -190,13 +174,6 @@ def _number(value: Any) -> float | None:
 def _int(value: Any) -> int | None:
     number = _number(value)
     return None if number is None else int(number)
-
-
-def _fraction(value: Any) -> float | None:
-    number = _number(value)
-    if number is None:
-        return None
-    return number / 100.0 if number > 1.0 else number
 
 
 def _text(value: Any) -> str | None:

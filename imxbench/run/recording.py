@@ -19,12 +19,12 @@ from imxbench.errors import ConfigError
 from imxbench.model.records import (
     RunHeader,
     RunRecord,
-    file_sha256,
     holder_name,
     utc_now,
 )
 from imxbench.run.job import JobInterrupted, JobResult, new_run_id
 from imxbench.run.job_record import read_accuracy, record_from_job
+from imxbench.rundir.atomic import file_sha256
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the store, which `run` opens while its boards work
     from imxbench.history.store import Store

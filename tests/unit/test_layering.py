@@ -33,6 +33,7 @@ RULES: dict[str, tuple[str, ...]] = {
                 "imxbench.cli", "imxbench.report", "imxbench.emulator"),
     "config": ("click", "sqlalchemy", "subprocess", "imxbench.run", "imxbench.history",
                "imxbench.report", "imxbench.cli", "imxbench.emulator"),
+    "rundir": (*IO_LIBRARIES, *UPPER_LAYERS, "imxbench.analysis", "imxbench.config"),
     "emulator": ("click", "sqlalchemy", "imxbench.board", "imxbench.config", "imxbench.lab",
                  "imxbench.run", "imxbench.history", "imxbench.report", "imxbench.cli",
                  "imxbench.accuracy", "imxbench.prepare"),

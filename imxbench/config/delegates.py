@@ -29,8 +29,10 @@ from imxbench.config.schema import (
     type_name,
 )
 from imxbench.errors import ConfigError
+from imxbench.prepare.steps import step_names
 
-PREPARE_STEPS = ("none", "vela")
+PREPARE_STEPS = step_names()
+"""The model-preparation steps there are: one module each in imxbench/prepare/."""
 ENV_CATALOGUE = "IMXBENCH_DELEGATES"
 _PACKAGE = Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = (

@@ -14,11 +14,10 @@ from imxbench.errors import ConfigError
 from imxbench.prepare.model_prep import (
     PreparedModel,
     check_model_for,
-    compile_with_vela,
     default_cache_root,
     prepare_model,
-    vela_run_count,
 )
+from imxbench.prepare.vela import compile_with_vela, vela_run_count
 from tests.locations import FLOAT_MODEL, QUANT_MODEL
 
 INT8_MODEL = QUANT_MODEL

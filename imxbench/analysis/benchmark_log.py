@@ -1,8 +1,8 @@
 """Parse the console output of TFLite's `benchmark_model` into `BenchmarkRun` records.
 
 Pure: no I/O, and `parse_log` never raises on any `str`. Proven on the real logs in
-`../shared/fixtures/benchmark_model/` (tests/test_benchmark_log.py). The line shapes of every
-TFLite version are described in `../shared/docs/BENCHMARK_MODEL_FLAGS.md` §4-6.
+`tests/fixtures/benchmark_model/` (tests/unit/test_benchmark_log.py; sources and licences in its
+INDEX.md). The line shapes of every TFLite version are in TFLite's benchmark tool sources.
 
 Public API: `parse_log(text) -> list[BenchmarkRun]`, `runs_to_json(runs) -> list[dict]`,
 `BenchmarkRun` (and the `DelegateUse` / `OpTypeTiming` rows it holds).

@@ -30,24 +30,43 @@ SUFFIXES = {"html": "html", "markdown": "md", "csv": "csv", "json": "json"}
 
 
 def resolve_runs(names: Sequence[str], reports_dir: Path) -> list[Path]:
-    """Run ids (under `reports_dir`) or directories; none: the newest run."""
+    """Each name a run directory, or under `reports_dir` a run id, a unique prefix of one, or
+    `latest` (the rule of history/store.py's resolve_run, over run directories); no name: the
+    newest run."""
     if not names:
-        runs = sorted(run_dirs(reports_dir), key=lambda p: _started_key(p))
-        if not runs:
-            raise ConfigError(
-                f"{reports_dir}: no runs here",
-                "run `imxbench run --board imx8mp --emulate` first, or pass --reports DIR",
-            )
-        return [runs[-1]]
-    out = []
-    for name in names:
-        path = Path(name)
-        candidates = [path, reports_dir / name]
-        found = next((p for p in candidates if is_run_dir(p)), None)
-        if found is None:
-            raise ConfigError(f"{name}: not a run id under {reports_dir} nor a run directory")
-        out.append(found)
-    return out
+        return [newest_run(reports_dir)]
+    return [resolve_run(name, reports_dir) for name in names]
+
+
+def newest_run(reports_dir: Path) -> Path:
+    runs = sorted(run_dirs(reports_dir), key=lambda p: _started_key(p))
+    if not runs:
+        raise ConfigError(
+            f"{reports_dir}: no runs here",
+            "run `imxbench run --board imx8mp --emulate` first, or pass --reports DIR",
+        )
+    return runs[-1]
+
+
+def resolve_run(name: str, reports_dir: Path) -> Path:
+    """One run: a run directory, `latest`, a run id under `reports_dir`, or a unique prefix."""
+    path = Path(name)
+    if is_run_dir(path):
+        return path
+    if name == "latest":
+        return newest_run(reports_dir)
+    if "/" not in name and is_run_dir(reports_dir / name):
+        return reports_dir / name
+    matches = [p for p in run_dirs(reports_dir) if name and p.name.startswith(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ConfigError(
+            f"{name}: not a run id under {reports_dir} nor a run directory",
+            "name a run by its id, a unique prefix of it, or latest",
+        )
+    listed = ", ".join(p.name for p in matches[:5])
+    raise ConfigError(f"{reports_dir}: {name!r} matches {len(matches)} runs: {listed}")
 
 
 def _started_key(run_dir: Path) -> tuple[str, str]:

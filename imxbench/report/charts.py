@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imxbench.report.accelerators import accelerator, partition_label
 from imxbench.report.accuracy_charts import accuracy_chart, confusion_chart, per_class_chart
 from imxbench.report.data import ReportData
 from imxbench.report.layout import fit
@@ -249,11 +250,13 @@ def cold_warm_chart(summary: pd.DataFrame) -> Chart | None:
         legend = fig.legend(loc="outside right upper")
         style_axes(ax, grid="x")
         fit(fig, right=legend)
+    where = sorted({accelerator(str(d)) for d in rows["delegate"]})
     return Chart(
         "cold_warm",
         "First inference: cold vs warm",
-        "Cold: first inference after the NPU's compiled-graph cache was cleared; warm: first "
-        "inference of the timed repetitions (median); steady state: median latency.",
+        "Cold: first inference after the cell's own compiled-graph cache "
+        f"({' / '.join(where)}) was cleared; warm: first inference of the timed repetitions "
+        "(median); steady state: median latency.",
         to_svg(fig, "cold_warm"),
         tuple(boards_of(rows)),
     )
@@ -274,13 +277,16 @@ def op_placement(results: pd.DataFrame) -> pd.DataFrame:
         table = _op_table(row.get("op_profile"))
         total = sum(float(t.get("percent") or 0) for t in table)
         share = row.get("delegate_time_share")
+        own = partition_label(str(row.get("delegate") or row["cell"]))
         if table and total > 0:
             for t in table:
                 name = str(t.get("node_type"))
                 part = float(t.get("percent") or 0) / total
-                out.append((row["board"], row["cell"], name, part, delegate_node(name)))
+                delegated = delegate_node(name)
+                label = own if delegated else name  # the VX delegate runs the NPU and the GPU
+                out.append((row["board"], row["cell"], label, part, delegated))
         elif isinstance(share, int | float) and not math.isnan(share):
-            out.append((row["board"], row["cell"], "delegate partitions", float(share), True))
+            out.append((row["board"], row["cell"], own, float(share), True))
             out.append((row["board"], row["cell"], "CPU kernels", 1 - float(share), False))
     placement = pd.DataFrame(out, columns=PLACEMENT_COLUMNS)
     if placement.empty:  # e.g. run with --no-op-profile
@@ -327,7 +333,8 @@ def op_placement_chart(results: pd.DataFrame) -> Chart | None:
         "op_placement",
         "Op placement: delegate vs CPU fallback",
         "From the op-profiling pass: share of inference time per node type. Blue/green: "
-        "delegate partitions (on the NPU or GPU); warm colours: operators run on the CPU.",
+        "delegate partitions, named by the cell's delegate and the processor it runs on; "
+        "warm colours: operators run on the CPU.",
         to_svg(fig, "op_placement"),
         tuple(dict.fromkeys(b for b, _ in keys)),
     )

@@ -12,7 +12,7 @@ when other parts of imxbench wrote them:
   (values above 1 are read as percentages).
 - `verdicts.json` — regression verdicts against history: a list of `{board, cell, verdict,
   change_pct, p_value, detail, fingerprint_changed}` (or `{"verdicts": [...]}`); verdict is one
-  of regressed, improved, unchanged, inconclusive, new, missing, failed.
+  of regressed, improved, unchanged, inconclusive, no baseline, missing, failed.
 
 Nothing here formats for display (report_view.py) or draws (report_charts.py). The DataFrames in
 `ReportData` are the loaded tables; treat them as read-only.
@@ -33,7 +33,17 @@ from imxbench.analysis.results import summarize
 from imxbench.errors import ConfigError
 from imxbench.rundir.layout import RunDir, read_optional_json
 
-VERDICTS = ("regressed", "improved", "unchanged", "inconclusive", "new", "missing", "failed")
+VERDICTS = (
+    "regressed",
+    "improved",
+    "unchanged",
+    "inconclusive",
+    "no baseline",
+    "missing",
+    "failed",
+)
+LEGACY_VERDICTS = {"new": "no baseline"}
+"""Verdict names older verdicts.json files used."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class Verdict:
     p_value: float | None
     detail: str | None
     fingerprint_changed: bool
+    ci_pct: tuple[float, float] | None = None  # the change's confidence interval, in %
 
 
 @dataclass(frozen=True)
@@ -92,12 +103,35 @@ class AccuracyCell:
 
 
 @dataclass(frozen=True)
+class SanityScore:
+    """One preprocessing variant's score in the sanity check (host CPU, on a subset)."""
+
+    channel_order: str
+    quantization: str
+    images: int | None
+    top1: float | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.channel_order.upper()} + {self.quantization} quantization"
+
+
+@dataclass(frozen=True)
 class Accuracy:
     dataset: str | None
     samples: int | None
     cells: tuple[AccuracyCell, ...]
     reference_top1: float | None = None  # the host CPU reference's top-1
     warning: str | None = None  # the preprocessing sanity check's warning
+    labels: tuple[str, ...] = ()  # the data set's classes
+    sanity_configured: SanityScore | None = None  # set only when the check warned
+    sanity_best: SanityScore | None = None
+
+    @property
+    def classes(self) -> int | None:
+        """How many classes the model tells apart (None: not known)."""
+        counts = [len(self.labels)] + [len(c.labels) for c in self.cells]
+        return max(counts) or None
 
 
 @dataclass(frozen=True)
@@ -244,6 +278,11 @@ def accuracy_failures(accuracy: Accuracy | None) -> tuple[Failure, ...]:
     )
 
 
+def _verdict_name(value: Any) -> str:
+    name = str(value or "inconclusive")
+    return LEGACY_VERDICTS.get(name, name)
+
+
 def parse_verdicts(doc: Any) -> tuple[Verdict, ...]:
     rows = doc.get("verdicts", []) if isinstance(doc, Mapping) else doc
     out = []
@@ -254,13 +293,14 @@ def parse_verdicts(doc: Any) -> tuple[Verdict, ...]:
             Verdict(
                 board=str(row.get("board")),
                 cell=str(row.get("cell")),
-                verdict=str(row.get("verdict") or "inconclusive"),
+                verdict=_verdict_name(row.get("verdict")),
                 change_pct=_float(row.get("change_pct")),
                 p_value=_float(row.get("p_value")),
                 detail=_str(row.get("detail")),
                 fingerprint_changed=bool(
                     row.get("fingerprint_changed") or row.get("fingerprint_changes")
                 ),
+                ci_pct=_pair(row.get("ci_pct")),
             )
         )
     return tuple(out)
@@ -274,12 +314,31 @@ def parse_accuracy(doc: Any) -> Accuracy:
     cells = [_accuracy_cell(row, default_labels) for row in rows if isinstance(row, Mapping)]
     reference = top.get("reference")
     sanity = top.get("sanity_check")
+    warning = _str(sanity.get("warning")) if isinstance(sanity, Mapping) else None
     return Accuracy(
         dataset=_str(top.get("dataset")),
         samples=_int(_first(top, "samples", "num_samples", "n")),
         cells=tuple(cells),
         reference_top1=_fraction(reference.get("top1")) if isinstance(reference, Mapping) else None,
-        warning=_str(sanity.get("warning")) if isinstance(sanity, Mapping) else None,
+        warning=warning,
+        labels=default_labels,
+        sanity_configured=_sanity_score(sanity.get("configured"))
+        if warning and isinstance(sanity, Mapping)
+        else None,
+        sanity_best=_sanity_score(sanity.get("best"))
+        if warning and isinstance(sanity, Mapping)
+        else None,
+    )
+
+
+def _sanity_score(value: Any) -> SanityScore | None:
+    if not isinstance(value, Mapping) or not value.get("channel_order"):
+        return None
+    return SanityScore(
+        channel_order=str(value["channel_order"]),
+        quantization=str(value.get("quantization") or "model"),
+        images=_int(value.get("images")),
+        top1=_fraction(value.get("top1")),
     )
 
 
@@ -332,26 +391,39 @@ def _per_class(value: Any, labels: tuple[str, ...]) -> tuple[tuple[str, float], 
 
 
 ACCURACY_COLUMNS = ("top1", "top1_ci_low", "top1_ci_high", "top5", "agreement_top1")
+ACCURACY_STATUS = "accuracy_status"  # ok | failed | not evaluated; None: no accuracy measured
 
 
 def with_accuracy_columns(summary: pd.DataFrame, accuracy: Accuracy | None) -> pd.DataFrame:
-    """The summary with the accuracy columns filled from accuracy.json where it lacks them."""
+    """The summary with the accuracy columns taken from accuracy.json's cell of the same board
+    and cell name, and `accuracy_status`. Each delegate is evaluated once (the CPU with its
+    most threads), so a cell without its own accuracy cell was not evaluated: its accuracy
+    columns are emptied even when the summary table copied them from its delegate's."""
     out = summary.copy()
     for column in ACCURACY_COLUMNS:
         if column not in out:
             out[column] = None
+    out[ACCURACY_STATUS] = None
     if accuracy is None or out.empty:
         return out
     by_key = {(c.board, c.cell): c for c in accuracy.cells}
+    sources = [by_key.get((b, c)) for b, c in zip(out["board"], out["cell"], strict=True)]
     for column in ACCURACY_COLUMNS:
-        values = []
-        for board, cell, current in zip(out["board"], out["cell"], out[column], strict=True):
-            source = by_key.get((board, cell))
+        values: list[Any] = []
+        for source, current in zip(sources, out[column], strict=True):
             present = current is not None and not (
                 isinstance(current, float) and math.isnan(current)
             )
-            values.append(current if present or source is None else getattr(source, column))
+            if source is None:
+                values.append(None)
+            else:
+                values.append(current if present else getattr(source, column))
         out[column] = pd.Series(values, index=out.index, dtype=object)
+    out[ACCURACY_STATUS] = pd.Series(
+        ["not evaluated" if s is None else "failed" if s.error else "ok" for s in sources],
+        index=out.index,
+        dtype=object,
+    )
     return out
 
 
@@ -369,6 +441,13 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = _float(value[0]), _float(value[1])
+    return None if low is None or high is None else (low, high)
 
 
 def _fraction(value: Any) -> float | None:

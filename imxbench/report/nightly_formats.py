@@ -3,8 +3,11 @@ text in, text out; nightly.py writes the files.
 
 JUnit: one testsuite per board, one testcase per cell. regressed -> <failure>; failed (the
 benchmark did not run) -> <error>; a board that could not be used (unreachable, busy) -> an
-<error> testcase named `board`; inconclusive and missing -> <skipped> with the reason; new,
-unchanged and improved pass (their detail in <system-out>).
+<error> testcase named `board`; inconclusive, missing and no baseline (nothing compared) ->
+<skipped> with the reason; unchanged and improved pass (their detail in <system-out>).
+
+Board output reaches both: the XML holds only characters XML 1.0 allows (xml_safe), the Markdown
+(read in a terminal as often as in a browser) no escape sequence or control character.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from imxbench.analysis.regression import SEVERITY, CellVerdict
+from imxbench.analysis.text_safety import terminal_safe, xml_safe
 
 
 @dataclass(frozen=True)
@@ -34,25 +38,46 @@ class NightContext:
     emulated: bool = False
 
 
+COMPARED = ("regressed", "improved", "unchanged", "inconclusive")
+"""Latency verdicts that come from comparing with a baseline."""
+
+
 def outcome(verdicts: Sequence[CellVerdict], board_errors: Mapping[str, str]) -> str:
-    """REGRESSION | INFRASTRUCTURE FAILURE | CLEAN (the exit code's meaning: 1, 3, 0)."""
+    """REGRESSION | INFRASTRUCTURE FAILURE | NO BASELINE | CLEAN (exit codes 1, 3, 0, 0).
+    NO BASELINE: no cell was compared (every cell's series is new): nothing is known clean."""
     if any(v.verdict in ("regressed", "failed") for v in verdicts):
         return "REGRESSION"
-    return "INFRASTRUCTURE FAILURE" if board_errors else "CLEAN"
+    if board_errors:
+        return "INFRASTRUCTURE FAILURE"
+    compared = any(v.latency.verdict in COMPARED for v in verdicts)
+    if not compared and any(v.verdict == "no baseline" for v in verdicts):
+        return "NO BASELINE"
+    return "CLEAN"
+
+
+def headline(verdicts: Sequence[CellVerdict], board_errors: Mapping[str, str]) -> str:
+    """The outcome, saying how many cells were not compared for want of a baseline."""
+    said = outcome(verdicts, board_errors)
+    new = sum(v.verdict == "no baseline" for v in verdicts)
+    if said == "NO BASELINE":
+        return f"{said} (nothing compared: no earlier night of these {new} series)"
+    if new:
+        return f"{said} ({new} cell{'s' if new > 1 else ''} with no baseline: not compared)"
+    return said
 
 
 def render_markdown(verdicts: Sequence[CellVerdict], night: NightContext) -> str:
     counts = Counter(v.verdict for v in verdicts)
     tally = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=_by_severity))
     lines = [
-        f"# imxbench nightly {night.run_id}: {outcome(verdicts, night.board_errors)}",
+        f"# imxbench nightly {night.run_id}: {headline(verdicts, night.board_errors)}",
         "",
         f"{tally or 'no cells'}. Model `{night.model}` (sha256 {night.model_sha256[:12]}), "
-        f"baseline {night.policy}, false alarms <= {100 * night.alpha:g}% per night, "
+        f"baseline {night.policy}, false alarms <= {100 * night.alpha:g}% per cell-night, "
         f"minimum effect {100 * night.min_effect:g}%. Started {night.started_at}.",
         "",
-        "CI: the change's confidence interval at the per-cell level (the night's alpha divided "
-        f"among its cells); unchanged: its 90% interval lies within +-{100 * night.min_effect:g}%.",
+        "CI: the change's confidence interval (two-sided, twice the regressed test's one-sided "
+        f"alpha); unchanged: its 90% interval lies within +-{100 * night.min_effect:g}%.",
     ]
     if night.emulated:
         lines += ["", "EMULATED boards: timings come from the emulator's cost model."]
@@ -72,8 +97,8 @@ def render_markdown(verdicts: Sequence[CellVerdict], night: NightContext) -> str
         )
     lines += ["", "Boards:"]
     for board in night.boards:
-        lines.append(f"- {board}: {night.board_errors.get(board, 'ok')}")
-    return "\n".join(lines) + "\n"
+        lines.append(f"- {board}: {_cell_text(night.board_errors.get(board, 'ok'))}")
+    return terminal_safe("\n".join(lines) + "\n")
 
 
 def render_junit(verdicts: Sequence[CellVerdict], night: NightContext) -> str:
@@ -99,6 +124,7 @@ def render_junit(verdicts: Sequence[CellVerdict], night: NightContext) -> str:
         totals.update(counts)
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(totals[key]))
+    _only_xml_characters(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -112,11 +138,21 @@ def _testcase(suite: ET.Element, board: str, v: CellVerdict) -> dict[str, int]:
     if v.verdict == "failed":
         ET.SubElement(case, "error", type="failed", message=message).text = message
         return {"tests": 1, "errors": 1}
-    if v.verdict in ("inconclusive", "missing"):
+    if v.verdict in ("inconclusive", "missing", "no baseline"):
         ET.SubElement(case, "skipped", message=message)
         return {"tests": 1, "skipped": 1}
     ET.SubElement(case, "system-out").text = message
     return {"tests": 1}
+
+
+def _only_xml_characters(root: ET.Element) -> None:
+    """Every text and attribute value made valid XML 1.0 (ElementTree writes control
+    characters as they are: the file would not parse)."""
+    for element in root.iter():
+        if element.text:
+            element.text = xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
 
 
 def _by_severity(item: tuple[str, int]) -> int:

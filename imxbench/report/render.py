@@ -19,6 +19,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imxbench.report.data import ReportData
+from imxbench.report.headline import headline
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 
@@ -95,6 +96,7 @@ def export_json(data: ReportData) -> str:
     points = data.history.points
     doc = {
         "format": 1,
+        "headline": headline(data).as_dict(),
         "run": {
             "run_id": run.run_id,
             "started": run.started,

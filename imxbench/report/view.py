@@ -15,23 +15,34 @@ from typing import Any, TypeGuard
 from markupsafe import Markup
 
 from imxbench import __version__
-from imxbench.report.data import ReportData, Verdict
+from imxbench.report.accelerators import accelerator
+from imxbench.report.data import ACCURACY_STATUS, Accuracy, ReportData, Verdict
+from imxbench.report.headline import headline
 from imxbench.report.svg import Chart
 from imxbench.report.view_details import facts_view, failures_view, settings_view
 
 PERFORMANCE_CHARTS = ("latency", "speedup", "cold_warm", "op_placement", "vela")
 TREND_CHARTS = ("trend",)
 ACCURACY_CHARTS = ("accuracy", "per_class", "confusion")
-VERDICT_ORDER = ("failed", "regressed", "missing", "inconclusive", "new", "improved", "unchanged")
+VERDICT_ORDER = (
+    "failed",
+    "regressed",
+    "missing",
+    "inconclusive",
+    "no baseline",
+    "improved",
+    "unchanged",
+)
 VERDICT_CSS = {
     "failed": "bad",
     "regressed": "bad",
     "missing": "warn",
     "inconclusive": "warn",
-    "new": "info",
+    "no baseline": "info",
     "improved": "good",
     "unchanged": "muted",
 }
+HEADLINE_CSS = {"ok": "good", "attention": "warn", "regression": "bad", "failed": "bad"}
 
 
 # -- number formats --------------------------------------------------------------------------
@@ -125,23 +136,11 @@ def page_view(data: ReportData) -> dict[str, Any]:
 
 # -- verdict ---------------------------------------------------------------------------------
 def verdict_view(data: ReportData) -> dict[str, Any]:
-    """The headline: regressions and failures first."""
+    """The headline (report/headline.py), then regressions, failures and what needs a look."""
     failed_cells = _failed_cells(data)
     verdicts = list(data.verdicts or ())
-    regressed = [v for v in verdicts if v.verdict == "regressed"]
     counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_ORDER}
-    parts = []
-    if regressed:
-        parts.append(_plural(len(regressed), "regression"))
-    if failed_cells:
-        parts.append(_plural(len(failed_cells), "failed cell"))
-    if parts:
-        level, headline = "bad", " · ".join(parts)
-    elif data.summary.empty:
-        level, headline = "warn", "No results"
-    else:
-        level, headline = "good", f"All {_plural(len(data.summary), 'cell')} ran"
-        headline += " · no regressions" if data.verdicts is not None else ""
+    found = headline(data)
     shown_failed = {(f["board"], f["cell"]) for f in failed_cells}
     important = sorted(
         (
@@ -153,8 +152,11 @@ def verdict_view(data: ReportData) -> dict[str, Any]:
         key=lambda v: VERDICT_ORDER.index(v.verdict) if v.verdict in VERDICT_ORDER else 99,
     )
     return {
-        "level": level,
-        "headline": headline,
+        "level": HEADLINE_CSS[found.status],
+        "status": found.status,
+        "headline": found.summary,
+        "boards": [b.text for b in found.boards],
+        "reasons": list(found.reasons) if found.status != "attention" else [],
         "counts": [
             {"label": name, "count": str(n), "css": VERDICT_CSS[name]}
             for name, n in counts.items()
@@ -163,7 +165,8 @@ def verdict_view(data: ReportData) -> dict[str, Any]:
         "entries": [_verdict_item(v) for v in important],
         "failed_cells": failed_cells,
         "note": (
-            "Not compared with history: this run has no verdicts.json."
+            "Not compared with history: no regression verdicts were recorded for this run "
+            "(imxbench nightly judges each run against its baseline)."
             if data.verdicts is None
             else ""
         ),
@@ -193,10 +196,6 @@ def _failed_cells(data: ReportData) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 # -- the board x delegate matrix -------------------------------------------------------------
 @dataclass(frozen=True)
 class MatrixContext:
@@ -218,6 +217,14 @@ class Column:
     title: str  # the header's tooltip: what the number is
     cell: CellFn
     shown: Callable[[MatrixContext], bool]
+
+
+def _delegated(rec: Mapping[str, Any], _m: MatrixContext) -> Cell:
+    share = rec.get("npu_share")
+    where = accelerator(str(rec.get("delegate") or rec["cell"]))
+    if not is_num(share) or where == "CPU":
+        return ("–", "num")
+    return (f"{fmt_fraction(share, 0)} on {where}", "num")
 
 
 def _key(rec: Mapping[str, Any]) -> tuple[str, str]:
@@ -258,6 +265,11 @@ def _change(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
 
 
 def _top1(rec: Mapping[str, Any], _m: MatrixContext) -> Cell:
+    status = rec.get(ACCURACY_STATUS)
+    if status == "not evaluated":
+        return ("not evaluated", "muted")
+    if status == "failed":
+        return ("evaluation failed", "bad")
     top1, low, high = rec.get("top1"), rec.get("top1_ci_low"), rec.get("top1_ci_high")
     text = fmt_fraction(top1)
     if is_num(top1) and is_num(low) and is_num(high):
@@ -271,7 +283,7 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "verdict",
-        "regression verdict against history (verdicts.json)",
+        "regression verdict against history",
         _verdict,
         lambda m: bool(m.verdicts),
     ),
@@ -301,7 +313,7 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
     number("first ms", "first inference, warm (median of the repetitions)", "first_ms", fmt_ms),
     number(
         "cold 1st ms",
-        "first inference after the NPU's graph cache was cleared",
+        "first inference after the delegate's compiled-graph cache was cleared",
         "cold_first_ms",
         fmt_ms,
     ),
@@ -309,7 +321,7 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
         "top-1 [CI]",
         "on-device top-1 accuracy [confidence interval]",
         _top1,
-        lambda m: m.any_number("top1"),
+        lambda m: m.any_number("top1") or any(r.get(ACCURACY_STATUS) for r in m.records),
     ),
     number("top-5", "on-device top-5 accuracy", "top5", fmt_fraction),
     number(
@@ -321,11 +333,12 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
     number(
         "memory MB", "overall memory footprint reported by benchmark_model", "memory_mb", fmt_mb
     ),
-    number(
-        "on NPU",
-        "share of the profiled time spent in delegate partitions",
-        "npu_share",
-        lambda v: fmt_fraction(v, 0),
+    Column(
+        "delegated",
+        "share of the profiled time spent in delegate partitions, and the processor they ran "
+        "on (NPU or GPU)",
+        _delegated,
+        lambda m: m.any_number("npu_share"),
     ),
     number("Vela est. ms", "Vela's estimated inference time (Ethos-U)", "vela_estimate_ms", fmt_ms),
 )
@@ -426,7 +439,7 @@ def accuracy_view(data: ReportData) -> dict[str, Any]:
         }
     parts = [
         f"dataset {accuracy.dataset}" if accuracy.dataset else "",
-        f"{accuracy.samples} samples" if accuracy.samples else "",
+        f"{accuracy.samples} images evaluated per cell" if accuracy.samples else "",
         f"host CPU reference top-1 {fmt_fraction(accuracy.reference_top1)}"
         if accuracy.reference_top1 is not None
         else "",
@@ -434,5 +447,29 @@ def accuracy_view(data: ReportData) -> dict[str, Any]:
     return {
         "present": True,
         "note": " · ".join(p for p in parts if p),
-        "warning": f"WARNING: {accuracy.warning}" if accuracy.warning else "",
+        "warning": sanity_warning(accuracy),
     }
+
+
+def sanity_warning(accuracy: Accuracy) -> str:
+    """The preprocessing sanity check's warning, worded here from its numbers so that the
+    image counts say which images (the check runs on a subset, on the host CPU)."""
+    best, configured = accuracy.sanity_best, accuracy.sanity_configured
+    if not accuracy.warning:
+        return ""
+    if best is None or configured is None:
+        return f"WARNING: {accuracy.warning}"
+    subset = f"{configured.images} images" if configured.images else "a subset"
+    if configured.images and accuracy.samples and configured.images < accuracy.samples:
+        subset += f" (a subset of the {accuracy.samples} evaluated)"
+    hint = (
+        f"the model fits {best.channel_order.upper()} input better (images read with OpenCV "
+        f"are BGR): rerun with --channel-order {best.channel_order}"
+        if best.channel_order != configured.channel_order
+        else "are the pixels in the range the model's quantization expects?"
+    )
+    return (
+        f"WARNING: the preprocessing sanity check, on the host CPU over {subset}, scores the "
+        f"configured preprocessing ({configured.name}) {fmt_fraction(configured.top1)} top-1 "
+        f"but {best.name} {fmt_fraction(best.top1)}; {hint}"
+    )

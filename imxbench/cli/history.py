@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from imxbench.analysis.regression import Thresholds
 
 from imxbench.cli.options import DB, FORMAT, REPORTS, verdict_settings
+from imxbench.cli.output import echo
 
 
 @click.command()
@@ -44,7 +45,7 @@ def history(
     from imxbench.history.store import open_store
     from imxbench.history.view import render_runs
 
-    with open_store(db_url, reports_dir) as store:
+    with open_store(db_url, reports_dir, create=False) as store:
         found = store.list_runs(
             board=board,
             delegate=delegate,
@@ -56,7 +57,7 @@ def history(
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in found], indent=2))
     else:
-        click.echo(render_runs(found))
+        echo(render_runs(found))
 
 
 @click.command()
@@ -74,14 +75,15 @@ def compare(
     reports_dir: Path,
     fmt: str,
 ) -> None:
-    """Judge run RUN_B against run RUN_A (ids, unique prefixes or 'latest'). Exit 1 when a
-    cell regressed or failed."""
+    """Judge run RUN_B against run RUN_A (ids, unique prefixes or 'latest'): RUN_A is the
+    baseline night, its series' earlier nights teach the noise. Exit 1 when a cell regressed or
+    failed."""
     from imxbench.history.baselines import compare_runs
     from imxbench.history.store import open_store
     from imxbench.history.view import render_verdicts
     from imxbench.run.nightly import verdicts_document
 
-    with open_store(db_url, reports_dir) as store:
+    with open_store(db_url, reports_dir, create=False) as store:
         a, b = store.resolve_run(run_a), store.resolve_run(run_b)
         found = compare_runs(store, a, b, thresholds)
     if fmt == "json":
@@ -89,7 +91,7 @@ def compare(
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(f"{b} against {a}\n")
-        click.echo(render_verdicts(found))
+        echo(render_verdicts(found))
     if any(v.verdict in ("regressed", "failed") for v in found):
         sys.exit(1)
 
@@ -105,8 +107,8 @@ def baseline() -> None:
 @DB
 @REPORTS
 def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> None:
-    """Make RUN the baseline NAME (this also accepts its timings as the new normal: window
-    baselines do not reach back past it)."""
+    """Make RUN the baseline NAME: this accepts its timings as the new normal (the nightly's
+    baseline starts at RUN; a regression up to it is no longer reported)."""
     from imxbench.history.store import open_store
     from imxbench.model.records import holder_name
 
@@ -124,12 +126,12 @@ def baseline_list(db_url: str | None, reports_dir: Path, fmt: str) -> None:
     """List the named baselines."""
     from imxbench.history.store import open_store
 
-    with open_store(db_url, reports_dir) as store:
+    with open_store(db_url, reports_dir, create=False) as store:
         rows = store.baselines()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
-        click.echo(f"{row['name']:<16} {row['run_id']:<22} set {row['set_at']} by {row['set_by']}")
+        echo(f"{row['name']:<16} {row['run_id']:<22} set {row['set_at']} by {row['set_by']}")
     if not rows:
         click.echo("no baselines (imxbench baseline set RUN)")

@@ -20,7 +20,9 @@ from imxbench.cli.options import (
     reference_model,
     resolve_boards,
     verdict_settings,
+    writable_dir,
 )
+from imxbench.cli.output import echo
 from imxbench.cli.run import report_at_end
 from imxbench.config.inventory import Board, load_inventory
 from imxbench.errors import ConfigError
@@ -66,9 +68,11 @@ if TYPE_CHECKING:
 @click.option(
     "--baseline",
     "baseline_policy",
-    default="window:5",
+    default="anchored",
     show_default=True,
-    help="previous (the previous good run), window:K (the last K good runs) or named[:NAME].",
+    help="anchored (the detector's baseline: from the last `baseline set` run on) or "
+    "named[:NAME] (from that baseline's run on); previous and window:K are deprecated aliases "
+    "of anchored.",
 )
 @verdict_settings
 @click.option(
@@ -115,8 +119,8 @@ def nightly(
     fmt: str,
 ) -> None:
     """The lab's regression job: every board (or a tag) in parallel, each locked, each cell
-    judged against its history. Writes junit.xml and summary.md. Exit 0 clean, 1 regression,
-    3 infrastructure failure."""
+    judged against its history. Writes junit.xml and summary.md. Exit 0 clean (or no baseline:
+    a first night, nothing compared), 1 regression, 3 infrastructure failure."""
     from imxbench.board.connect import Emulation
     from imxbench.cli.progress_display import ProgressDisplay
     from imxbench.config.delegates import load_catalogue
@@ -139,9 +143,13 @@ def nightly(
     model = model_path or reference_model()
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
+    writable_dir(reports_dir, "--reports")
     emulation: bool | Emulation = emulate
     if emulate and (emulator_faults or emulator_noise != 1.0):
         emulation = Emulation(emulator_noise, _json_option("--emulator-faults", emulator_faults))
+    policy = BaselinePolicy.parse(baseline_policy)
+    if policy.deprecation:
+        click.echo(f"warning: {policy.deprecation}", err=True)
     config = NightlyConfig(
         model=model,
         catalogue=load_catalogue(),
@@ -149,7 +157,7 @@ def nightly(
         settings=settings,
         reports_dir=reports_dir,
         vela_cache=default_cache_root(),
-        policy=BaselinePolicy.parse(baseline_policy),
+        policy=policy,
         thresholds=thresholds,
         lock_wait_s=lock_wait_s,
         emulate=emulation,
@@ -173,11 +181,11 @@ def nightly(
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(f"imxbench nightly {result.run_id}: {result.outcome}")
-        for v in result.alarms:
-            click.echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")
+        click.echo(f"imxbench nightly {result.run_id}: {result.headline}")
+        for v in [*result.alarms, *result.not_compared]:
+            echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")
         for board, error in result.board_errors.items():
-            click.echo(f"BOARD {board}: {error}")
+            echo(f"BOARD {board}: {error}")
         click.echo(f"junit: {result.junit_path}\nsummary: {result.summary_path}")
     report_at_end(result.out_dir, to_stdout=fmt == "text")
     sys.exit(result.exit_code)

@@ -1,24 +1,37 @@
-"""Judging a run against its baseline: choose the baseline runs of each series from the
-history, estimate the series' noise, and ask regression.py. Reads the store, writes nothing.
+"""Judging a run against its history: build each series' nights from the store as plain data
+(analysis/detector.py's `Night`) and ask the detector (regression.latency_verdict, which runs
+detector.judge). Reads the store, writes nothing.
+
+A series' history: every earlier night of the same series (same board, emulated or real, cell,
+model and settings; nightlies only for the nightly) whose cell ran, whatever it was judged
+(regressed nights included: the detector learns its noise from every night, and keeps a
+regression out of the baseline itself), oldest first, up to NIGHTS_LIMIT nights. A night is
+`accepted` when `imxbench baseline set` named its run: the detector's baseline (segment)
+starts there, and everything after follows it.
 
 Baseline policies (`--baseline`):
-* `window:K` (default K = 5): the last K *good* runs of the series, not reaching back past a
-  level change (a run judged improved, or a run named as a baseline: `imxbench baseline set`);
-* `previous`: the previous good run (window:1);
-* `named[:NAME]`: the run set with `imxbench baseline set RUN [--name NAME]` (default name
-  `default`).
-A good run: the cell succeeded and was not judged regressed or failed (a regression stays a
-regression, night after night, until fixed or accepted with `baseline set`). The noise history:
-the last 30 good runs, judged improved ones excepted (a level change is not noise).
-Only runs of the same kind count (nightlies against nightlies; ad-hoc `imxbench run`s do not
-move the nightly baseline). Cells are compared with Bonferroni: the family false-alarm rate is
-divided by the number of cells tested tonight.
+* `anchored` (the default): the detector's own baseline: the first 30 eligible nights of the
+  current segment, which starts at the newest night accepted with `imxbench baseline set`
+  (any name), at the first of two nights in a row judged improved, or at the series' first
+  night. A regression never accepted never enters it, however many nights pass.
+* `named[:NAME]`: the segment starts at the run named NAME (`imxbench baseline set RUN --name
+  NAME`, default `default`); other accepted runs are ignored. Earlier nights only teach the
+  noise. A named run of another series (model, settings, emulated or real) gives no baseline.
+* `previous` and `window:K`: deprecated aliases of `anchored`, still accepted. A rolling
+  window of the last K good runs is what let a regression that was never accepted become the
+  baseline after K nights (and K = 1 doubled the baseline's noise); the detector's noise
+  estimate from the whole history replaces what K traded off.
+
+Short histories (fewer than the detector's `short_history_nights` usable nights) borrow a prior
+for the night-to-night noise from the same board's other cells (detector.pooled_noise).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from imxbench.analysis.regression import (
     DEFAULT_THRESHOLDS,
@@ -26,41 +39,61 @@ from imxbench.analysis.regression import (
     LatencyVerdict,
     Thresholds,
     compare_accuracy,
-    compare_samples,
-    estimate_noise,
+    latency_verdict,
 )
 from imxbench.errors import ConfigError
 from imxbench.history.store import SeriesPoint, Store
 from imxbench.model.records import CellRecord, RunRecord
 
-HISTORY_RUNS = 30
-BAD = ("regressed", "failed")
+if TYPE_CHECKING:
+    from imxbench.analysis.detector import Night, PooledNoise
+
+NIGHTS_LIMIT = 1000
+"""Earlier nights of a series read from the store (about three years of nightlies)."""
+NOISE_NIGHTS_BEFORE_NAMED = 60
+"""With `named`: nights before the named run kept for the noise estimate."""
+
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class BaselinePolicy:
-    kind: str  # window | named
-    size: int = 5
+    kind: str  # anchored | named
     name: str = "default"
+    alias: str = ""
+    """The deprecated spelling it was given (`previous`, `window:K`), if any."""
 
     @classmethod
     def parse(cls, text: str) -> BaselinePolicy:
-        """`previous`, `window:K`, `named` or `named:NAME`."""
+        """`anchored`, `named`, `named:NAME`, or the deprecated `previous` and `window:K`."""
         head, _, arg = text.partition(":")
+        if head == "anchored" and not arg:
+            return cls("anchored")
         if head == "previous" and not arg:
-            return cls("window", 1)
+            return cls("anchored", alias=text)
         if head == "window":
             if arg.isdigit() and 1 <= int(arg) <= 100:
-                return cls("window", int(arg))
+                return cls("anchored", alias=text)
             raise ConfigError(f"--baseline {text}: K must be a whole number 1..100 (window:K)")
         if head == "named":
             return cls("named", name=arg or "default")
-        raise ConfigError(f"--baseline {text}: expected previous, window:K or named[:NAME]")
+        raise ConfigError(
+            f"--baseline {text}: expected anchored or named[:NAME] (previous and window:K are "
+            "deprecated aliases of anchored)"
+        )
+
+    @property
+    def deprecation(self) -> str:
+        """A warning for a deprecated spelling ('' when none)."""
+        if not self.alias:
+            return ""
+        return (
+            f"--baseline {self.alias} is deprecated: it now means `anchored`, the detector's "
+            "own baseline (docs/DESIGN.md, 'Results history and regression detection')"
+        )
 
     def __str__(self) -> str:
-        if self.kind == "named":
-            return f"named:{self.name}"
-        return "previous" if self.size == 1 else f"window:{self.size}"
+        return f"named:{self.name}" if self.kind == "named" else "anchored"
 
 
 @dataclass(frozen=True)
@@ -74,53 +107,56 @@ class Missing:
     reason: str
 
 
-def is_good(point: SeriesPoint) -> bool:
-    return point.status == "ok" and bool(point.latencies_us) and point.verdict not in BAD
+def nights_of(
+    points: Sequence[SeriesPoint], accepted: set[str] | frozenset[str]
+) -> tuple[list[Night], list[SeriesPoint]]:
+    """A series' nights for the detector, oldest first, from its points (oldest first), and
+    the points they came from. Nights whose cell failed are left out; so are nights with an
+    impossible timing (not finite, <= 0: never stored by this version, but older histories
+    may hold one)."""
+    from imxbench.analysis.detector import Night
 
-
-def window_baseline(
-    points: Sequence[SeriesPoint], size: int, level_changes: set[str]
-) -> list[SeriesPoint]:
-    """The last `size` good points (newest first in, newest first out), stopping after a level
-    change (a run judged improved, or one named as a baseline)."""
-    chosen: list[SeriesPoint] = []
+    nights: list[Night] = []
+    kept: list[SeriesPoint] = []
     for point in points:
-        if not is_good(point):
+        values = point.latencies_us
+        if point.status != "ok" or not values:
             continue
-        chosen.append(point)
-        if len(chosen) == size or point.verdict == "improved" or point.run_id in level_changes:
-            break
-    return chosen
-
-
-def noise_history(points: Sequence[SeriesPoint]) -> list[tuple[float, ...]]:
-    """Samples of the good runs for the noise estimate, oldest first (improved runs left out)."""
-    good = [p for p in points if is_good(p) and p.verdict != "improved"][:HISTORY_RUNS]
-    return [p.latencies_us for p in reversed(good)]
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            continue
+        nights.append(Night(tuple(values), point.verdict, point.run_id in accepted))
+        kept.append(point)
+    return nights, kept
 
 
 def judge(
     record: RunRecord,
-    bases: Mapping[tuple[str, str], Sequence[SeriesPoint]],
-    histories: Mapping[tuple[str, str], Sequence[SeriesPoint]],
+    histories: Mapping[Key, Sequence[SeriesPoint]],
+    accepted: set[str] | frozenset[str],
     missing: Sequence[Missing],
-    thresholds: Thresholds,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     *,
-    note: str = "",
+    notes: Mapping[Key, str] | None = None,
 ) -> tuple[CellVerdict, ...]:
-    """Pure: every cell of `record` against its baseline points (newest first), then the
-    missing ones. `thresholds.alpha` is the night's family rate; `note` goes on every cell."""
-    tested = [
-        c for c in record.cells if c.status == "ok" and c.usable and bases.get((c.board, c.cell))
-    ]
-    per_cell = thresholds.per_comparison(len(tested))
-    out = [
-        replace(
-            _judge_cell(record, cell, bases.get((cell.board, cell.cell), ()), histories, per_cell),
-            note=note,
-        )
-        for cell in record.cells
-    ]
+    """Pure: every cell of `record` against its series' history (`histories`: the earlier
+    points, oldest first; `accepted`: the run ids accepted as baselines), then the missing
+    cells. `notes` go on the cells' verdicts."""
+    from imxbench.analysis.detector import pooled_noise
+
+    cfg = thresholds.detector_config()
+    series = {key: nights_of(points, accepted) for key, points in histories.items()}
+    out = []
+    for cell in record.cells:
+        key = (cell.board, cell.cell)
+        nights, points = series.get(key, ([], []))
+        pooled: PooledNoise | None = None
+        if len(nights) < cfg.short_history_nights:
+            others = [
+                series[k][0] for k in series if k[0] == cell.board and k != key and series[k][0]
+            ]
+            pooled = pooled_noise(others, cfg) if others else None
+        verdict = _judge_cell(record, cell, nights, points, pooled, thresholds)
+        out.append(replace(verdict, note=(notes or {}).get(key, "")))
     for gone in missing:
         out.append(
             CellVerdict(
@@ -137,25 +173,23 @@ def judge(
 def _judge_cell(
     record: RunRecord,
     cell: CellRecord,
-    base: Sequence[SeriesPoint],
-    histories: Mapping[tuple[str, str], Sequence[SeriesPoint]],
+    nights: Sequence[Night],
+    points: Sequence[SeriesPoint],
+    pooled: PooledNoise | None,
     thresholds: Thresholds,
 ) -> CellVerdict:
-    key = (cell.board, cell.cell)
-    base_ids = tuple(p.run_id for p in base)
     current = cell.latencies_us
     if cell.status != "ok" or not current:
         latency = LatencyVerdict("failed", current_reps=len(current), detail=cell.error or "failed")
-    elif not base:
-        latency = LatencyVerdict("new", current_reps=len(current), detail="no baseline yet")
     else:
-        history = noise_history(histories.get(key, base))
-        latency = compare_samples(
-            [p.latencies_us for p in base], current, estimate_noise(history), thresholds
-        )
+        latency = latency_verdict(nights, current, thresholds, pooled)
+    found = latency.judgement
+    base = [points[i] for i in found.baseline_nights] if found else []
+    base.reverse()  # newest first
     accuracy = []
-    if latency.verdict not in ("failed", "new"):
-        reference = {a.metric: a for a in base[0].accuracy} if base else {}
+    if latency.verdict not in ("failed", "no baseline"):
+        with_accuracy = next((p for p in base if p.accuracy), None)
+        reference = {a.metric: a for a in with_accuracy.accuracy} if with_accuracy else {}
         for result in cell.accuracy:
             before = reference.get(result.metric)
             accuracy.append(
@@ -172,10 +206,10 @@ def _judge_cell(
         delegate=cell.delegate,
         latency=latency,
         accuracy=tuple(accuracy),
-        baseline_run_ids=base_ids,
+        baseline_run_ids=tuple(p.run_id for p in base),
         fingerprint_changes=changes,
-        baseline_latency_us=_median([v for p in base for v in p.latencies_us]),
-        current_latency_us=_median(list(current)),
+        baseline_latency_us=found.baseline_us if found else None,
+        current_latency_us=found.tonight_us if found else _median(list(current)),
     )
 
 
@@ -197,10 +231,9 @@ def judge_run(
     policy: BaselinePolicy,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[CellVerdict, ...]:
-    """Tonight's run (not yet recorded, or recorded) against its baseline per `policy`."""
+    """Tonight's run (not yet recorded, or recorded) against its series' histories."""
     kinds = (record.header.kind,)
     before = (record.header.started_at, record.header.run_id)
-    level_changes = store.baseline_run_ids()
     named: RunRecord | None = None
     if policy.kind == "named":
         run_id = store.baseline_run(policy.name)
@@ -210,51 +243,90 @@ def judge_run(
                 f"set one with: imxbench baseline set RUN --name {policy.name}",
             )
         named = store.load_run(run_id)
-    bases: dict[tuple[str, str], list[SeriesPoint]] = {}
-    histories: dict[tuple[str, str], list[SeriesPoint]] = {}
+        accepted = {run_id}
+    else:
+        accepted = store.baseline_run_ids()
+    histories: dict[Key, list[SeriesPoint]] = {}
+    notes: dict[Key, str] = {}
     for cell in record.cells:
         key = (cell.board, cell.cell)
         points = store.series_points(
-            record.series(cell).digest, before=before, kinds=kinds, limit=2 * HISTORY_RUNS
-        )
-        histories[key] = points
+            record.series(cell).digest,
+            before=before,
+            kinds=kinds,
+            limit=NIGHTS_LIMIT,
+            emulated=record.header.emulated,
+        )[::-1]
         if named is not None:
-            same = not _series_note(named, record)
-            bases[key] = _points_of(named, cell) if same else []
-        else:
-            bases[key] = window_baseline(points, policy.size, level_changes)
+            points, notes[key] = _from_named(points, named, record, cell, policy.name)
+        histories[key] = points
     missing = _missing(store, record, named, kinds, before)
-    return judge(record, bases, histories, missing, thresholds)
+    return judge(record, histories, accepted, missing, thresholds, notes=notes)
+
+
+def _from_named(
+    points: list[SeriesPoint], named: RunRecord, record: RunRecord, cell: CellRecord, name: str
+) -> tuple[list[SeriesPoint], str]:
+    """The history of a `named` policy: the named run's night (added if another kind of run)
+    and what follows, with NOISE_NIGHTS_BEFORE_NAMED nights before it; a note when the named
+    run cannot be the baseline (another series, no such cell, not earlier than tonight)."""
+    label = f"baseline {name} ({named.header.run_id})"
+    different = _series_note(named, record)
+    if different:
+        return [], f"{label} is {different}: no baseline"
+    if (named.header.started_at, named.header.run_id) >= (
+        record.header.started_at,
+        record.header.run_id,
+    ):
+        return [], f"{label} is not earlier than this run: no baseline"
+    at = next((i for i, p in enumerate(points) if p.run_id == named.header.run_id), None)
+    if at is None:
+        own = _points_of(named, cell)
+        if not own:
+            return [], f"{label} has no {cell.board} {cell.cell}: no baseline"
+        order = (named.header.started_at, named.header.run_id)
+        at = sum((p.started_at, p.run_id) < order for p in points)
+        points = [*points[:at], *own, *points[at:]]
+    return points[max(0, at - NOISE_NIGHTS_BEFORE_NAMED) :], ""
 
 
 def compare_runs(
     store: Store, run_a: str, run_b: str, thresholds: Thresholds = DEFAULT_THRESHOLDS
 ) -> tuple[CellVerdict, ...]:
-    """Run B against run A (the baseline); noise from the series' history before B."""
+    """Run B against run A: the detector with A as the accepted baseline night, its series'
+    earlier nights (any kind of run) for the noise. Runs on an emulated board and on a real
+    one are never compared."""
     base, current = store.load_run(run_a), store.load_run(run_b)
-    before = (current.header.started_at, current.header.run_id)
-    bases: dict[tuple[str, str], list[SeriesPoint]] = {}
-    histories: dict[tuple[str, str], list[SeriesPoint]] = {}
-    for cell in current.cells:
-        key = (cell.board, cell.cell)
-        points = _points_of(base, cell)
-        bases[key] = points
-        history = store.series_points(current.series(cell).digest, before=before)
-        if points and all(p.run_id != run_a for p in history):
-            history = [*points, *history]
-        histories[key] = history
     present = {(c.board, c.cell) for c in current.cells}
     missing = [
         Missing(c.board, c.cell, c.delegate, run_a, "not in run B")
         for c in base.cells
         if (c.board, c.cell) not in present
     ]
+    if base.header.emulated != current.header.emulated:
+        which = "emulated" if base.header.emulated else "real"
+        note = f"run A ran on {which} boards, run B did not: never compared"
+        empty: dict[Key, list[SeriesPoint]] = {(c.board, c.cell): [] for c in current.cells}
+        return judge(current, empty, set(), missing, thresholds, notes=dict.fromkeys(empty, note))
+    before = (base.header.started_at, base.header.run_id)
+    histories: dict[Key, list[SeriesPoint]] = {}
+    for cell in current.cells:
+        own = _points_of(base, cell)
+        earlier = store.series_points(
+            base.series(cell).digest,
+            before=before,
+            limit=NIGHTS_LIMIT,
+            emulated=base.header.emulated,
+        )[::-1]
+        history = [*earlier, *own] if own else []
+        histories[(cell.board, cell.cell)] = [p for p in history if p.run_id != run_b]
     note = _series_note(base, current)
-    return judge(current, bases, histories, missing, thresholds, note=note)
+    notes = dict.fromkeys(histories, note) if note else None
+    return judge(current, histories, {run_a}, missing, thresholds, notes=notes)
 
 
 def _points_of(run: RunRecord, cell: CellRecord) -> list[SeriesPoint]:
-    """The baseline point of (board, cell) in `run` (none if the run does not have it)."""
+    """The point of (board, cell) in `run` (none if the run does not have it)."""
     mine = next((c for c in run.cells if (c.board, c.cell) == (cell.board, cell.cell)), None)
     if mine is None:
         return []
@@ -275,6 +347,9 @@ def _points_of(run: RunRecord, cell: CellRecord) -> list[SeriesPoint]:
 def _series_note(base: RunRecord, current: RunRecord) -> str:
     """Why two runs' cells are not the same series ('' when they are)."""
     parts = []
+    if base.header.emulated != current.header.emulated:
+        kind = {True: "emulated", False: "real"}
+        parts.append(f"{kind[base.header.emulated]} -> {kind[current.header.emulated]} boards")
     if base.header.model_sha256 != current.header.model_sha256:
         parts.append(f"model {base.header.model} -> {current.header.model}")
     if base.header.series_settings != current.header.series_settings:
@@ -294,7 +369,7 @@ def _missing(
     out: list[Missing] = []
     for board in boards:
         if named is not None:
-            reference: RunRecord | None = named
+            reference: RunRecord | None = None if _series_note(named, record) else named
         else:
             run_id = store.latest_run_with_board(
                 board,
@@ -302,6 +377,7 @@ def _missing(
                 model_sha256=record.header.model_sha256,
                 series_settings=record.header.series_settings,
                 kinds=kinds,
+                emulated=record.header.emulated,
             )
             reference = store.load_run(run_id) if run_id else None
         if reference is None:

@@ -61,6 +61,14 @@ from imxbench.model.records import (
 )
 
 DEFAULT_DB_NAME = "imxbench.sqlite"
+CONNECT_TIMEOUT_S = 10
+"""PostgreSQL: the most a connection attempt may take (a server that accepts and never answers
+included)."""
+STATEMENT_TIMEOUT_S = 120
+"""PostgreSQL: the most one statement may run on the server (a migration waiting for another
+job's included); the connection's TCP keepalives and user timeout end a silent server's."""
+SQLITE_BUSY_TIMEOUT_S = 30
+"""SQLite: how long a write waits for another process's write lock before failing."""
 NOT_FINISHED = "not finished: interrupted, or still running"
 
 
@@ -327,8 +335,11 @@ class Store:
         before: tuple[str, str],
         kinds: Sequence[str] | None = None,
         limit: int = 60,
+        emulated: bool | None = None,
     ) -> list[SeriesPoint]:
-        """The series' earlier runs (before `(started_at, run_id)`), newest first."""
+        """The series' earlier runs (before `(started_at, run_id)`), newest first; `emulated`:
+        only runs on emulated (True) or real (False) boards (histories written before the
+        series key said so share a digest)."""
         started, run_id = before
         query = (
             select(
@@ -352,6 +363,8 @@ class Store:
         )
         if kinds:
             query = query.where(runs.c.kind.in_(list(kinds)))
+        if emulated is not None:
+            query = query.where(runs.c.emulated == emulated)
         with self.transaction() as conn:
             rows = conn.execute(query).mappings().all()
             ids = [r["id"] for r in rows]
@@ -392,8 +405,10 @@ class Store:
         model_sha256: str,
         series_settings: str,
         kinds: Sequence[str],
+        emulated: bool | None = None,
     ) -> str | None:
-        """The newest earlier run of the same model and settings that has cells on `board`."""
+        """The newest earlier run of the same model and settings that has cells on `board`
+        (`emulated`: only runs on emulated, or only on real, boards)."""
         started, run_id = before
         query = (
             select(runs.c.run_id)
@@ -411,6 +426,8 @@ class Store:
             .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
             .limit(1)
         )
+        if emulated is not None:
+            query = query.where(runs.c.emulated == emulated)
         with self.transaction() as conn:
             found = conn.execute(query).first()
         return None if found is None else str(found[0])
@@ -420,8 +437,11 @@ class Store:
             return {str(r[0]) for r in conn.execute(select(baselines.c.run_id))}
 
 
-def open_store(url: str | None, reports_dir: Path = Path("reports")) -> Store:
-    """Open (and migrate) the results history at `url` (None: the default SQLite file)."""
+def open_store(url: str | None, reports_dir: Path = Path("reports"), create: bool = True) -> Store:
+    """Open (and migrate) the results history at `url` (None: the default SQLite file).
+
+    `create=False` (the read-only commands: history, compare, baseline list): a SQLite file
+    that does not exist is a ConfigError naming it, never a new empty database."""
     full = database_url(url, reports_dir)
     try:
         parsed = make_url(full)
@@ -430,9 +450,11 @@ def open_store(url: str | None, reports_dir: Path = Path("reports")) -> Store:
     where = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(full, connect_args={"timeout": 30})
+            _sqlite_file(Path(parsed.database), create)
+        engine = create_engine(full, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _sqlite_transactions(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(full, pool_pre_ping=True, connect_args=_pg_timeouts(parsed))
     else:
         engine = create_engine(full, pool_pre_ping=True)
     store = Store(engine, where)
@@ -448,6 +470,38 @@ def open_store(url: str | None, reports_dir: Path = Path("reports")) -> Store:
         engine.dispose()
         raise InfrastructureError(f"{where}: database error: {_short(exc)}") from exc
     return store
+
+
+def _sqlite_file(path: Path, create: bool) -> None:
+    """The SQLite file's folder made (create) or the file required (not create)."""
+    if not create:
+        if not path.is_file():
+            raise ConfigError(
+                f"{path}: no results database there",
+                "check --db / --reports; `imxbench run` and `nightly` create it",
+            )
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot create the results database's folder ({exc.strerror or exc})"
+        ) from None
+
+
+def _pg_timeouts(parsed: Any) -> dict[str, Any]:
+    """psycopg connection arguments bounding every wait; the URL's own settings win."""
+    given = set(parsed.query)
+    args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "options": f"-c statement_timeout={STATEMENT_TIMEOUT_S * 1000}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
+    return {k: v for k, v in args.items() if k not in given}
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -189,7 +189,11 @@ class RunRecord:
 
     def series(self, cell: CellRecord) -> SeriesKey:
         return SeriesKey(
-            cell.board, cell.cell, self.header.model_sha256, self.header.series_settings
+            cell.board,
+            cell.cell,
+            self.header.model_sha256,
+            self.header.series_settings,
+            emulated=self.header.emulated,
         )
 
     def fingerprint(self, board: str) -> Fingerprint | None:

@@ -90,23 +90,36 @@ def cells_from_table(
     table: pd.DataFrame,
     accuracy: Mapping[tuple[str, str], tuple[AccuracyResult, ...]],
 ) -> tuple[CellRecord, ...]:
-    """One CellRecord per (board, cell) of the tidy table, with its timed repetitions."""
+    """One CellRecord per (board, cell) of the tidy table, with its timed repetitions.
+
+    A timed repetition said to be ok whose `inference_avg_us` is not a finite number > 0 is an
+    impossible timing: the repetition and its cell are failed ("impossible timing: ..."), so
+    that it is never stored, judged or shown as a good latency."""
     if table.empty:
         return ()
     cells = []
     for (board, cell), rows in table.groupby(["board", "cell"], sort=False):
         first = rows.iloc[0]
         timed = rows[rows["kind"] == "timed"]
-        samples = tuple(
-            Sample(
-                int(row["repetition"]),
-                str(row["status"]),
-                {m: _number(row.get(m)) for m in SAMPLE_METRICS},
+        samples = []
+        impossible = []
+        for _, row in timed.iterrows():
+            status = str(row["status"])
+            avg = _raw_number(row.get("inference_avg_us"))
+            if status == "ok" and not (avg is not None and math.isfinite(avg) and avg > 0):
+                status = "failed"
+                impossible.append(f"repetition {row['repetition']} inference_avg_us={avg!r}")
+            samples.append(
+                Sample(
+                    int(row["repetition"]),
+                    status,
+                    {m: _number(row.get(m)) for m in SAMPLE_METRICS},
+                )
             )
-            for _, row in timed.iterrows()
-        )
         failed = rows[rows["status"] != "ok"]
         error = next((str(e) for e in failed.get("error", []) if isinstance(e, str) and e), None)
+        if impossible:
+            error = "impossible timing: " + "; ".join(impossible) + (f"; {error}" if error else "")
         cells.append(
             CellRecord(
                 board=str(board),
@@ -114,13 +127,13 @@ def cells_from_table(
                 delegate=str(first["delegate"]),
                 variant=str(first.get("variant") or ""),
                 threads=_int(first.get("threads")),
-                status="failed" if len(failed) else "ok",
+                status="failed" if len(failed) or impossible else "ok",
                 error=error,
                 execution=_text(
                     next((e for e in rows.get("execution", []) if isinstance(e, str)), None)
                 ),
                 graph_sha256=_text(first.get("graph_sha256")),
-                samples=samples,
+                samples=tuple(samples),
                 accuracy=accuracy.get((str(board), str(cell)), ()),
             )
         )
@@ -169,6 +182,14 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
+
+
+def _raw_number(value: Any) -> float | None:
+    """`value` as a float, NaN and infinities kept (None: not a number at all)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _int(value: Any) -> int | None:

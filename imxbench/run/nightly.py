@@ -4,13 +4,14 @@
    holder; the others go on.
 2. One `run_job` over the locked boards, in parallel (one thread per board), announced in the
    results history first (recording.py).
-3. Judge every cell against its baseline (verdicts.py, regression.py), then record the run and
-   its verdicts in one transaction.
+3. Judge every cell against its series' history (history/baselines.py builds the nights,
+   analysis/detector.py judges), then record the run and its verdicts in one transaction.
 4. Write `verdicts.json`, `junit.xml` and `summary.md` into reports/<run-id>/ (or where asked).
 
 Exit code (NightlyResult.exit_code): 1 when a cell regressed or failed, else 3 when a board
 could not be used (unreachable, busy, lost), else 0. A regression outranks an infrastructure
-failure: it is the one that needs a developer; the summary lists both.
+failure: it is the one that needs a developer; the summary lists both. A first night (no cell
+has an earlier night to compare with) exits 0 with the outcome NO BASELINE, never CLEAN.
 """
 
 from __future__ import annotations
@@ -33,11 +34,17 @@ from imxbench.history.store import Store
 from imxbench.lab.places import hold_places
 from imxbench.model.progress import Progress
 from imxbench.model.records import Fingerprint, RunRecord, utc_now
-from imxbench.report.nightly_formats import NightContext, outcome, render_junit, render_markdown
+from imxbench.report.nightly_formats import (
+    NightContext,
+    headline,
+    outcome,
+    render_junit,
+    render_markdown,
+)
 from imxbench.run.job import run_job
 from imxbench.run.recording import announced_run, new_header, record_of
 
-EXIT_CODES = {"CLEAN": 0, "REGRESSION": 1, "INFRASTRUCTURE FAILURE": 3}
+EXIT_CODES = {"CLEAN": 0, "NO BASELINE": 0, "REGRESSION": 1, "INFRASTRUCTURE FAILURE": 3}
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class NightlyConfig:
     settings: RunSettings
     reports_dir: Path
     vela_cache: Path
-    policy: BaselinePolicy = field(default_factory=lambda: BaselinePolicy("window", 5))
+    policy: BaselinePolicy = field(default_factory=lambda: BaselinePolicy("anchored"))
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     lock_wait_s: float = 0.0
     emulate: bool | Emulation = False
@@ -73,6 +80,11 @@ class NightlyResult:
         return outcome(self.verdicts, self.board_errors)
 
     @property
+    def headline(self) -> str:
+        """The outcome, with how many cells had no baseline (not compared)."""
+        return headline(self.verdicts, self.board_errors)
+
+    @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.outcome]
 
@@ -80,6 +92,11 @@ class NightlyResult:
     def alarms(self) -> list[CellVerdict]:
         """The cells that make the night fail: regressed or failed."""
         return [v for v in self.verdicts if v.verdict in ("regressed", "failed")]
+
+    @property
+    def not_compared(self) -> list[CellVerdict]:
+        """The cells with no baseline: nothing was compared."""
+        return [v for v in self.verdicts if v.verdict == "no baseline"]
 
 
 def run_nightly(
@@ -126,7 +143,11 @@ def run_nightly(
                 progress=progress,
                 run_id=header.run_id,
                 # judging, then the night's report
-                preload=["scipy.stats", "imxbench.report.build:warm_up"],
+                preload=[
+                    "scipy.stats",
+                    "imxbench.analysis.detector",
+                    "imxbench.report.build:warm_up",
+                ],
             )
             record = record_of(job, header, busy)
         else:

@@ -1,8 +1,9 @@
 """`imxbench nightly --emulate` end to end, and the history commands on what it recorded.
 
-Three emulated nightlies of both boards: a first (everything new), one with a 10% slowdown
-injected into the 8M Plus NPU only (the GPU cell uses the same delegate library and must not
-be named), then an unchanged one.
+Five emulated nightlies of both boards: a first (no baseline: nothing compared, and it says
+so), two more unchanged ones (the detector wants a few nights before it trusts a +10% step),
+one with a 10% slowdown injected into the 8M Plus NPU only (the GPU cell uses the same delegate
+library and must not be named), then an unchanged one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FAST = [
     "--threads", "1",
 ]  # fmt: skip
 SLOW_NPU = json.dumps({"imx8mp": {"slowdown": 1.10, "slowdown_delegates": ["npu"]}})
+SLOW = 3  # the night with the slowed NPU
 
 
 def imxbench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,7 +52,21 @@ def fixture_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", name="nights")
 def fixture_nights(reports: Path) -> list[tuple[subprocess.CompletedProcess[str], dict[str, Any]]]:
     out = []
-    for extra in ([], ["--emulator-faults", SLOW_NPU], []):
+    # the first night in text, as a person sees it; the others as JSON
+    first = imxbench("nightly", "--emulate", *FAST, "--reports", str(reports))
+    lines = first.stdout.splitlines()
+    summary = next((x.removeprefix("summary: ") for x in lines if x.startswith("summary: ")), "")
+    assert lines and summary, first.stdout + first.stderr
+    out_dir = Path(summary).parent
+    doc = {
+        "run_id": lines[0].split()[2].rstrip(":"),
+        "outcome": lines[0].split(": ", 1)[1],
+        "out_dir": str(out_dir),
+        "summary": summary,
+        "cells": json.loads((out_dir / "verdicts.json").read_text()),
+    }
+    out.append((first, doc))
+    for extra in ([], [], ["--emulator-faults", SLOW_NPU], []):
         done = imxbench(
             "nightly", "--emulate", *FAST, "--reports", str(reports), "--format", "json", *extra
         )
@@ -63,20 +79,27 @@ def verdicts(doc: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(c["board"], c["cell"]): c["verdict"] for c in doc["cells"]}
 
 
-def test_the_first_night_has_no_baseline_and_exits_0(nights: list[Any]) -> None:
+def test_the_first_night_has_no_baseline_says_so_and_exits_0(nights: list[Any]) -> None:
     done, doc = nights[0]
     assert done.returncode == 0, done.stderr
     assert set(verdicts(doc)) == {
         ("imx8mp", "cpu@1t"), ("imx8mp", "vx"), ("imx8mp", "gpu"),
         ("imx93", "cpu@1t"), ("imx93", "ethosu"),
     }  # fmt: skip
-    assert set(verdicts(doc).values()) == {"new"}
+    assert set(verdicts(doc).values()) == {"no baseline"}
+    # never CLEAN: the outcome line says that nothing was compared
+    assert doc["outcome"].startswith("NO BASELINE (nothing compared")
+    assert "CLEAN" not in done.stdout
+    assert "NO BASELINE imx8mp vx: no baseline" in done.stdout
+    summary = Path(doc["summary"]).read_text()
+    assert summary.startswith(f"# imxbench nightly {doc['run_id']}: NO BASELINE")
+    assert "| imx8mp | vx | no baseline |" in summary
 
 
 def test_a_slowed_delegate_fails_the_night_naming_exactly_that_board_and_delegate(
     nights: list[Any],
 ) -> None:
-    done, doc = nights[1]
+    done, doc = nights[SLOW]
     assert done.returncode == 1, done.stderr
     assert doc["outcome"] == "REGRESSION"
     alarms = [k for k, v in verdicts(doc).items() if v in ("regressed", "failed")]
@@ -84,22 +107,22 @@ def test_a_slowed_delegate_fails_the_night_naming_exactly_that_board_and_delegat
     vx = next(c for c in doc["cells"] if c["cell"] == "vx")
     assert vx["change_pct"] == pytest.approx(10.0, abs=2.5)
     assert vx["ci_pct"][0] > 3.0
-    assert vx["baseline_run_ids"] == [nights[0][1]["run_id"]]
+    assert vx["baseline_run_ids"] == [doc["run_id"] for _, doc in nights[SLOW - 1 :: -1]]
 
 
 def test_an_unchanged_night_exits_0(nights: list[Any]) -> None:
-    done, doc = nights[2]
+    done, doc = nights[SLOW + 1]
     assert done.returncode == 0, done.stderr
     assert doc["outcome"] == "CLEAN"
     said = verdicts(doc)
     assert not {v for v in said.values()} & {"regressed", "failed", "improved", "missing"}
-    # the regressed night is no baseline for the NPU: it compares with the first night only
+    # the regressed night is not in the NPU's baseline: the nights before it are
     vx = next(c for c in doc["cells"] if c["cell"] == "vx")
-    assert vx["baseline_run_ids"] == [nights[0][1]["run_id"]]
+    assert vx["baseline_run_ids"] == [doc["run_id"] for _, doc in nights[SLOW - 1 :: -1]]
 
 
 def test_junit_xml_and_markdown_summary(nights: list[Any]) -> None:
-    doc = nights[1][1]
+    doc = nights[SLOW][1]
     root = ET.parse(doc["junit"]).getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "1", "0")
@@ -139,24 +162,24 @@ def test_history_compare_and_baseline_commands(nights: list[Any], reports: Path)
     runs = json.loads(out)
     assert [r["run_id"] for r in runs] == ids[::-1]
     verdicts = runs[1]["verdicts"]
-    # with one baseline night an unchanged cell may honestly be "inconclusive": never an alarm
+    # with three baseline nights an unchanged cell may honestly be "inconclusive": no alarm
     assert verdicts.pop("regressed") == 1
     assert set(verdicts) <= {"unchanged", "inconclusive"} and sum(verdicts.values()) == 4
     assert runs[1]["boards"] == ["imx8mp", "imx93"] and runs[1]["status"] == "complete"
     code, out, _ = cli("history", *where, "--delegate", "vx", "--since", "2000-01-01")
     assert code == 0 and ids[0] in out and "nightly  complete" in out
     assert "no runs recorded" in cli("history", *where, "--board", "nosuchboard")[1]
-    code, out, _ = cli("compare", ids[0], ids[1], *where)
+    code, out, _ = cli("compare", ids[SLOW - 1], ids[SLOW], *where)
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == f"{ids[1]} against {ids[0]}"
+    assert lines[0] == f"{ids[SLOW]} against {ids[SLOW - 1]}"
     assert lines[4].split()[:3] == ["imx8mp", "vx", "regressed"]
-    assert cli("compare", ids[0], ids[2], *where)[0] == 0
-    code, out, _ = cli("baseline", "set", ids[1][:15], *where)
-    assert code == 0 and out.strip() == f"baseline default = {ids[1]}"
-    assert ids[1] in cli("baseline", "list", *where)[1]
+    assert cli("compare", ids[SLOW - 1], ids[SLOW + 1], *where)[0] == 0
+    code, out, _ = cli("baseline", "set", ids[SLOW][:15], *where)
+    assert code == 0 and out.strip() == f"baseline default = {ids[SLOW]}"
+    assert ids[SLOW] in cli("baseline", "list", *where)[1]
     listed = json.loads(cli("baseline", "list", *where, "--format", "json")[1])
-    assert [(b["name"], b["run_id"]) for b in listed] == [("default", ids[1])]
+    assert [(b["name"], b["run_id"]) for b in listed] == [("default", ids[SLOW])]
     code, _, err = cli("compare", "nosuchrun", ids[0], *where)
     assert code == 2 and "no run 'nosuchrun'" in err
 
@@ -179,7 +202,7 @@ def test_a_busy_board_is_an_infrastructure_failure_naming_its_holder(tmp_path: P
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--baseline", "latest"], "--baseline latest: expected previous, window:K"),
+        (["--baseline", "latest"], "--baseline latest: expected anchored or named[:NAME]"),
         (["--baseline", "named:nope"], "no baseline named 'nope'"),
         (["--emulator-faults", "{"], "--emulator-faults: not JSON"),
         (["--board", "nosuch"], "no board named 'nosuch'"),

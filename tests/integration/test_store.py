@@ -81,10 +81,11 @@ def test_a_run_round_trips_with_samples_fingerprints_accuracy_and_verdicts(db_ur
         assert said["vx"]["verdict"] == "regressed"  # latency +20% and top-1 85% -> 70%
         assert said["vx"]["change"] == pytest.approx(0.2, abs=0.03)
         assert "kernel: 6.12.34 -> 6.12.40" in said["vx"]["detail"]
-        assert said["cpu@1t"]["latency_verdict"] == "unchanged"
+        # one earlier night cannot rule out a 3% change: the detector's young-series floor
+        assert said["cpu@1t"]["latency_verdict"] == "inconclusive"
         runs = store.list_runs()
         assert [r.run_id for r in runs] == [second.header.run_id, first.header.run_id]
-        assert runs[0].verdicts == {"regressed": 1, "unchanged": 2}
+        assert runs[0].verdicts == {"regressed": 1, "inconclusive": 2}
         assert runs[0].boards == ("imx8mp", "imx93")
 
 
@@ -111,25 +112,35 @@ def test_history_filters_and_run_references(db_url: str) -> None:
             store.resolve_run("nope")
 
 
-def test_nightly_policies_previous_window_and_named(db_url: str) -> None:
+def test_nightly_policies_anchored_and_named(db_url: str) -> None:
     made = nights(db_url, 6)
     rng = np.random.default_rng(3)
     slow = data.record(7, rng=rng, slow={("imx93", "ethosu"): 1.10})
     with open_store(db_url) as store:
-        verdicts = {v.cell: v for v in judge_run(store, slow, BaselinePolicy.parse("window:5"))}
+        verdicts = {v.cell: v for v in judge_run(store, slow, BaselinePolicy.parse("anchored"))}
         assert verdicts["ethosu"].verdict == "regressed"
-        assert verdicts["ethosu"].baseline_run_ids == tuple(r.header.run_id for r in made[:0:-1])
+        # the anchored baseline: every night since the series' first (none accepted yet)
+        assert verdicts["ethosu"].baseline_run_ids == tuple(r.header.run_id for r in made[::-1])
         assert {verdicts["cpu@1t"].verdict, verdicts["vx"].verdict} == {"unchanged"}
         store.record_run(slow, tuple(verdicts.values()))
-        # the regressed night is not a good run: the next night still compares to night 6
+        # the regressed night is not in the baseline: the next night compares to nights 1-6
+        # (`previous` is a deprecated alias of `anchored`)
         back = data.record(8, rng=rng)
         again = {v.cell: v for v in judge_run(store, back, BaselinePolicy.parse("previous"))}
-        assert again["ethosu"].baseline_run_ids == (made[-1].header.run_id,)
-        assert again["ethosu"].verdict == "unchanged"
+        assert again["ethosu"].baseline_run_ids == tuple(r.header.run_id for r in made[::-1])
+        # alone on its board with 7 nights: the young-series floor cannot rule out 3%, but the
+        # regressed night is gone from the baseline, so no alarm
+        assert again["ethosu"].verdict == "inconclusive"
         # accepting the slow night as the baseline makes it the reference
         store.set_baseline("release", slow.header.run_id, "tester@lab")
-        named = judge_run(store, back, BaselinePolicy.parse("named:release"))
-        assert {v.cell: v.verdict for v in named}["ethosu"] == "improved"
+        named = {v.cell: v for v in judge_run(store, back, BaselinePolicy.parse("named:release"))}
+        assert named["ethosu"].baseline_run_ids == (slow.header.run_id,)
+        assert named["ethosu"].latency.change == pytest.approx(-0.09, abs=0.02)
+        # alone on its board, 8 nights: the young-series floor asks for more than -9% (p 0.1%)
+        assert named["ethosu"].verdict in ("improved", "inconclusive")
+        # the default policy starts its baseline at any accepted run too
+        anchored = {v.cell: v for v in judge_run(store, back, BaselinePolicy.parse("anchored"))}
+        assert anchored["ethosu"].baseline_run_ids == (slow.header.run_id,)
         with pytest.raises(ConfigError, match="no baseline named 'nope'"):
             judge_run(store, back, BaselinePolicy.parse("named:nope"))
 
@@ -153,10 +164,13 @@ def test_missing_and_failed_cells(db_url: str) -> None:
 
 
 def test_compare_two_runs(db_url: str) -> None:
-    made = nights(db_url, 3, slow=None)
+    # run A is the baseline night, its series' earlier nights the noise: 10 of them, so that
+    # a cell alone on its board (imx93 ethosu) is past the detector's young-series floor
+    made = nights(db_url, 12, slow=None)
     with open_store(db_url) as store:
-        found = compare_runs(store, made[0].header.run_id, made[2].header.run_id, Thresholds())
+        found = compare_runs(store, made[10].header.run_id, made[11].header.run_id, Thresholds())
     assert {v.verdict for v in found} == {"unchanged"}
+    assert {v.baseline_run_ids for v in found} == {(made[10].header.run_id,)}
 
 
 CRASH = """

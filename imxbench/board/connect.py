@@ -20,10 +20,12 @@ from imxbench.config.inventory import AuthSpec, Board, emulated_board
 class Emulation:
     """`--emulate` with settings for the emulated boards (tests, benchmarks): their timing
     noise, and runtime faults per board name applied right after boot (emulator/faults.py
-    names, e.g. `{"imx8mp": {"slowdown": 1.1, "slowdown_delegates": ["npu"]}}`)."""
+    names, e.g. `{"imx8mp": {"slowdown": 1.1, "slowdown_delegates": ["npu"]}}`), and the NXP
+    BSP release they run (`lf-5.15` ... `lf-6.12`, emulator/socs.py BSPS; None: lf-6.12)."""
 
     noise_pct: float = 1.0
     faults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    bsp: str | None = None
 
 
 @contextmanager
@@ -44,7 +46,7 @@ def emulated(board: Board, setup: Emulation | None = None) -> Iterator[Board]:
     from imxbench.emulator.launcher import start_emulator  # the emulator only when asked for
 
     setup = setup or Emulation()
-    with start_emulator(board.soc, noise_pct=setup.noise_pct) as emulator:
+    with start_emulator(board.soc, bsp=setup.bsp, noise_pct=setup.noise_pct) as emulator:
         faults = setup.faults.get(board.name)
         if faults:
             emulator.set_faults(**faults)

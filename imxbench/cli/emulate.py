@@ -10,6 +10,13 @@ import click
 @click.command()
 @click.option("--soc", type=click.Choice(["imx8mp", "imx93"]), required=True)
 @click.option(
+    "--bsp",
+    type=click.Choice(["lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12"]),
+    default=None,
+    help="NXP BSP release the board runs (file layout, TFLite version, delegates; "
+    "docs/DESIGN.md). Default: the state dir's own, else lf-6.12.",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=0,
@@ -30,8 +37,8 @@ import click
     show_default=True,
     help="Run-to-run timing noise of the emulated board, percent.",
 )
-def emulate(soc: str, port: int, state_dir: Path | None, noise_pct: float) -> None:
+def emulate(soc: str, bsp: str | None, port: int, state_dir: Path | None, noise_pct: float) -> None:
     """Serve an emulated i.MX board over SSH on 127.0.0.1 until Ctrl-C."""
     from imxbench.emulator.launcher import serve
 
-    serve(soc, port=port, state_dir=state_dir, noise_pct=noise_pct, write=click.echo)
+    serve(soc, port=port, state_dir=state_dir, bsp=bsp, noise_pct=noise_pct, write=click.echo)

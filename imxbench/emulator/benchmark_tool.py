@@ -1,4 +1,6 @@
-"""The emulated board's `benchmark_model` (TFLite 2.19 as in NXP BSP L6.12, `INFO: ` prefixes).
+"""The emulated board's `benchmark_model` (TFLite 2.19 as in NXP BSP L6.12, `INFO: ` prefixes;
+other BSP releases change the version and the log format, board.json `log_format`: see
+docs/DESIGN.md "BSP releases").
 
 Run as `python -m imxbench.emulator.benchmark_tool --graph=... [flags]` by the board's
 `/usr/bin/tensorflow-lite-2.19.0/examples/benchmark_model` launcher. It parses the real flags,
@@ -23,9 +25,17 @@ Delegates (library path must be a key of board.json `delegates` and exist on dis
   `VIV_VX_CACHE_BINARY_GRAPH_DIR`, default the working directory) or the delegate options
   `allowed_cache_mode:true;cache_file_path:<file>`. The VIV cache file is
   `<dir>/<sha256("<model sha256>:<npu|gpu>")>.nb`, written after a cold compile.
+  Ops the real delegate refuses (VX_UNMAPPED_OPS, vx_rejection) stay on the CPU, split the
+  graph and are logged as the delegate logs them (`WARNING: Fallback unsupported op N ...`).
 * Ethos-U (`ethosu`/`ethos-u`, i.MX 93): claims only `ethos-u` custom ops (node type
   `EthosuDelegate`, the SimpleDelegate kernel name NXP's delegate registers). A Vela model is
   executed by running its source model (docs/DESIGN.md provenance); without it the tool fails.
+  On LF5.15 (board.json `ethosu_builtin`) TFLite runs `ethos-u` ops itself, without a delegate.
+  The first NPU use after boot pays the M33 firmware start in Init (cost_model).
+
+Thermal (emulator/thermal.py): each timed phase is walked run by run through the board's
+thermal model and cpufreq policy; past the trip point runs slow down, and the tool publishes the
+temperature and clock in the board's sysfs while it sleeps. A cool board changes nothing.
 
 Faults from `<control_dir>/faults.json` are read at every invocation: `hang` sleeps forever
 right after the label line; `crash` prints up to the warm-up header, then SIGSEGV (a shell
@@ -68,9 +78,10 @@ from imxbench.analysis.model_info import (
     ModelInfo,
     inspect_model,
 )
-from imxbench.emulator import cost_model
+from imxbench.emulator import cost_model, thermal
 from imxbench.emulator import faults as fault_file
 from imxbench.emulator.cost_model import Placement, Unit
+from imxbench.emulator.socs import LogFormat, soc_spec
 from imxbench.errors import ConfigError
 from imxbench.native_stderr import quiet_native_stderr
 
@@ -101,6 +112,10 @@ class BoardConfig:
     noise_pct: float
     seed: int | None
     control_dir: Path | None
+    bsp: str = "lf-6.12"
+    log: LogFormat = field(default_factory=LogFormat)
+    ethosu_builtin: bool = False  # TFLite runs `ethos-u` custom ops itself (LF5.15 i.MX 93)
+    thermal_paths: thermal.BoardPaths | None = None  # None: no thermal model (bare board.json)
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class Faults:
     slowdown_delegates: tuple[str, ...] | None = None
     delegate_load_fails: bool = False
     oom: bool = False
+    thermal_time_scale: float = 1.0
 
     def slowdown_for(self, library: str, unit: str | None) -> float:
         """The slowdown of an invocation with external delegate `library` ('' for none) whose
@@ -134,6 +150,12 @@ def load_board(path: Path | None = None) -> BoardConfig:
         delegates = {str(k): str(v) for k, v in dict(doc.get("delegates", {})).items()}
         seed = doc.get("seed")
         control = doc.get("control_dir")
+        log = LogFormat(**{k: bool(v) for k, v in dict(doc.get("log_format", {})).items()})
+        paths = None
+        if control and doc.get("sys_class_dir") and doc.get("sys_devices_dir"):
+            paths = thermal.BoardPaths(
+                Path(control), Path(doc["sys_class_dir"]), Path(doc["sys_devices_dir"])
+            )
         return BoardConfig(
             soc=soc,
             soc_id=str(doc.get("soc_id", soc)),
@@ -143,6 +165,10 @@ def load_board(path: Path | None = None) -> BoardConfig:
             noise_pct=float(doc.get("noise_pct", 1.0)),
             seed=None if seed is None else int(seed),
             control_dir=Path(control) if control else None,
+            bsp=str(doc.get("bsp", "lf-6.12")),
+            log=log,
+            ethosu_builtin=bool(doc.get("ethosu_builtin", False)),
+            thermal_paths=paths,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EmulatorError(f"cannot use board description {path}: {exc}") from exc
@@ -166,6 +192,7 @@ def load_faults(board: BoardConfig) -> Faults:
         ),
         delegate_load_fails=bool(doc["delegate_load_fails"]),
         oom=bool(doc["oom"]),
+        thermal_time_scale=float(doc.get("thermal_time_scale", 1.0)),
     )
 
 
@@ -301,6 +328,62 @@ def resolve_vela_source(graph: Path) -> Path:
     )
 
 
+# Builtin ops the VX delegate has no mapper for, so it leaves them to TFLite with the warning
+# `Fallback unsupported op <builtin code> to TfLite` (VeriSilicon/tflite-vx-delegate op_map.cc
+# and delegate_main.cc Delegate::SupportedOp at 3f4759e, 2025-01-07; NXP's
+# tflite-vx-delegate-imx derives from it -- that its op map matches is an assumption).
+VX_UNMAPPED_OPS = frozenset(
+    {
+        "CUMSUM",
+        "FILL",
+        "NON_MAX_SUPPRESSION_V4",
+        "NON_MAX_SUPPRESSION_V5",
+        "RANGE",
+        "ROUND",
+        "SEGMENT_SUM",
+        "TILE",
+        "TOPK_V2",
+        "UNIQUE",
+        "WHERE",
+        "ZEROS_LIKE",
+    }
+)
+
+
+def vx_rejection(info: ModelInfo, index: int) -> tuple[str, str] | None:
+    """Why the VX delegate refuses operator `index`: (severity, message) as it logs it, from
+    OpMapperBase::IsSupported (same source as VX_UNMAPPED_OPS), or None if it takes it."""
+    op = info.operators[index]
+    if op.name in VX_UNMAPPED_OPS:
+        code = _builtin_codes().get(op.name)
+        return "WARNING", f"Fallback unsupported op {code} to TfLite"
+    for t in op.inputs:
+        if t < 0:
+            continue
+        tensor = info.tensors[t]
+        if tensor.dtype == "int64":
+            return "ERROR", "Int64 input is not supported"
+        if len(tensor.shape) > 6:
+            return "ERROR", (
+                "vx-delegate doesn't support the tensor whose dimension is greater than 6."
+            )
+        if 0 in tensor.shape:
+            return "ERROR", "vx-delegate doesn't support the tensor of which one of dims is 0"
+    for t in op.outputs:
+        dtype = info.tensors[t].dtype
+        if dtype == "int16":
+            return "ERROR", "Int16 output is not supported"
+        if dtype == "int64":
+            return "ERROR", "Int64 output is not supported"
+    return None
+
+
+def _builtin_codes() -> dict[str, int]:
+    from imxbench.analysis.tflite_flatbuffer import builtin_operator_names
+
+    return {name: code for code, name in builtin_operator_names().items()}
+
+
 def claimed_ops(info: ModelInfo, kind: str | None) -> set[int]:
     """Indices of the operators the delegate takes (see the module docstring)."""
     if kind == "ethos-u":
@@ -311,7 +394,8 @@ def claimed_ops(info: ModelInfo, kind: str | None) -> set[int]:
     for op in info.operators:
         used = [info.tensors[t] for t in (*op.inputs, *op.outputs) if t >= 0]
         int_quant = any(t.dtype in INT_QUANT_DTYPES and t.is_quantized for t in used)
-        if not op.is_custom and not op.uses_float and int_quant:
+        supported = vx_rejection(info, op.index) is None
+        if not op.is_custom and not op.uses_float and int_quant and supported:
             claimed.add(op.index)
     return claimed
 
@@ -347,14 +431,18 @@ def build_plan(
     unit: Unit = "cpu",
     node_type: str = VX_NODE_TYPE,
     delegated_macs: int | None = None,
+    in_place: bool = False,
 ) -> ExecutionPlan:
     """Partition the graph: contiguous claimed ops become one delegate kernel, numbered after
     the original nodes as TFLite does. `delegated_macs` overrides the claimed ops' MACs (a
-    Vela graph's NPU work is the source model's)."""
+    Vela graph's NPU work is the source model's). `in_place`: no delegate; each claimed op is
+    a kernel of its own that runs on `unit` (TFLite's built-in Ethos-U custom op, LF5.15)."""
     ops = info.operators
     groups: list[list[int]] = []
     for op in ops:
-        if op.index in claimed:
+        if in_place and op.index in claimed:
+            groups.append([op.index])
+        elif op.index in claimed:
             if groups and groups[-1][-1] == op.index - 1:
                 groups[-1].append(op.index)
             else:
@@ -381,7 +469,7 @@ def build_plan(
                 for t in ops[i].outputs
                 if t in graph_outputs or consumers.get(t, set()) - members
             ]
-            index = len(ops) + k
+            index = op.index if in_place else len(ops) + k
             macs = total_delegated // len(groups)
             nodes.append(PlanNode(index, node_type, _node_name(info, outs, index), macs, 0.0, True))
         elif op.index not in claimed:
@@ -414,9 +502,16 @@ def delegate_plan(
         return build_plan(info, claimed_ops(info, kind), unit, VX_NODE_TYPE), graph, unit
     if kind != "ethos-u":
         return build_plan(info, set()), graph, "cpu"
-    claimed = claimed_ops(info, kind)
+    return ethosu_plan(info, graph, ETHOSU_NODE_TYPE)
+
+
+def ethosu_plan(
+    info: ModelInfo, graph: Path | None, node_type: str, in_place: bool = False
+) -> tuple[ExecutionPlan, Path | None, Unit]:
+    """The Ethos-U plan: `ethos-u` custom ops on the NPU, their work the Vela source model's."""
+    claimed = claimed_ops(info, "ethos-u")
     if not claimed:
-        return build_plan(info, claimed, "npu", ETHOSU_NODE_TYPE), graph, "npu"
+        return build_plan(info, claimed, "npu", node_type, in_place=in_place), graph, "npu"
     if graph is None:
         raise EmulatorError("a Vela model given as bytes has no provenance file")
     source = resolve_vela_source(graph)
@@ -426,7 +521,8 @@ def delegate_plan(
         raise EmulatorError(exc.message) from exc
     cpu_macs = sum(op.macs for op in info.operators if op.index not in claimed)
     npu_macs = max(0, source_macs - cpu_macs)
-    return build_plan(info, claimed, "npu", ETHOSU_NODE_TYPE, npu_macs), source, "npu"
+    plan = build_plan(info, claimed, "npu", node_type, npu_macs, in_place=in_place)
+    return plan, source, "npu"
 
 
 def gpu_selected(env: Mapping[str, str]) -> bool:
@@ -728,28 +824,30 @@ def usage(argv0: str) -> str:
 
 
 class Console:
-    """Writes lines with the real prefixes to the real streams, flushing each one."""
+    """Writes lines with the real prefixes to the real streams, flushing each one.
+    `prefix=False`: TFLite <= 2.9 tools print their own lines bare (runtime lines keep theirs)."""
 
-    def __init__(self, out: Any = None, err: Any = None) -> None:
+    def __init__(self, out: Any = None, err: Any = None, prefix: bool = True) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.prefix = prefix
 
     def _write(self, stream: Any, text: str) -> None:
         stream.write(text + "\n")
         stream.flush()
 
     def info(self, text: str) -> None:
-        self._write(self.out, f"INFO: {text}")
+        self._write(self.out, f"INFO: {text}" if self.prefix else text)
 
     def warn(self, text: str) -> None:
-        self._write(self.out, f"WARN: {text}")
+        self._write(self.out, f"WARN: {text}" if self.prefix else text)
 
     def error(self, text: str) -> None:
-        self._write(self.err, f"ERROR: {text}")
+        self._write(self.err, f"ERROR: {text}" if self.prefix else text)
 
-    def runtime(self, text: str) -> None:
+    def runtime(self, text: str, severity: str = "INFO") -> None:
         """A line of TFLite's minimal logger (stderr)."""
-        self._write(self.err, f"INFO: {text}")
+        self._write(self.err, f"{severity}: {text}")
 
     def raw(self, text: str) -> None:
         self._write(self.out, text)
@@ -913,6 +1011,11 @@ class Setup:
     kind: str | None
     options: dict[str, str]
     unit: Unit
+    builtin_npu: bool = False  # the NPU runs through TFLite's own ethos-u op (no delegate)
+
+    @property
+    def uses_ethosu(self) -> bool:
+        return self.kind == "ethos-u" or self.builtin_npu
 
 
 def sleep_until(deadline: float) -> None:
@@ -937,15 +1040,17 @@ def _die(sig: signal.Signals) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    console = Console()
-    console.info("STARTING!")
     try:
         board = load_board()
         faults = load_faults(board)
     except EmulatorError as exc:
+        console = Console()
+        console.info("STARTING!")
         console.error(f"imxbench emulator: {exc}")
         console.error("Benchmarking failed.")
         return 1
+    console = Console(prefix=board.log.info_prefix)
+    console.info("STARTING!")
     console.info(f"imxbench emulator: timings are modelled (emulated board {board.soc})")
     if faults.hang:
         _hang()
@@ -972,7 +1077,7 @@ def _run(args: list[str], board: BoardConfig, faults: Faults, console: Console) 
     if not params["graph"]:
         console.error("Please specify the name of your TF Lite input file with --graph")
         raise Failed
-    _log_params(params, console)
+    _log_params(params, console, board.log)
     init_start = time.monotonic()
     setup = _init(params, board, faults, console)
     noise = cost_model.Noise(board.noise_pct, invocation_seed(board))
@@ -980,10 +1085,12 @@ def _run(args: list[str], board: BoardConfig, faults: Faults, console: Console) 
     _run_phases(params, board, faults, console, setup, runner, noise, init_start)
 
 
-def _log_params(params: Params, console: Console) -> None:
+def _log_params(params: Params, console: Console, log: LogFormat) -> None:
     verbose = bool(params["verbose"])
     console.info(f"Log parameter values verbosely: [{int(verbose)}]")
     for name, label, always in ECHO:
+        if name == "signature_to_run_for" and not log.signature_echo:
+            continue
         if always or verbose or name in params.set_names:
             console.info(f"{label}: [{format_value(params[name])}]")
 
@@ -1009,10 +1116,13 @@ def _init(params: Params, board: BoardConfig, faults: Faults, console: Console) 
     if xnnpack:
         console.runtime("Created TensorFlow Lite XNNPACK delegate for CPU.")
         console.info("XNNPACK delegate created.")
-    if library and xnnpack:
-        console.info("Going to apply 2 delegates one after another.")
+    applied = int(bool(library)) + int(xnnpack)
+    if applied >= 2 or board.log.always_going_to_apply:
+        console.info(f"Going to apply {applied} delegates one after another.")
     if library:
         _apply_external_delegate(setup, params, console, loaded)
+    if board.ethosu_builtin and setup.kind != "ethos-u":
+        _builtin_ethosu(setup, console)
     if xnnpack:
         custom = {op.index for op in info.operators if op.is_custom}
         takes = [n for n in setup.plan.nodes if not n.delegated and n.index not in custom]
@@ -1098,6 +1208,11 @@ def _apply_external_delegate(setup: Setup, params: Params, console: Console, loa
             console.error("Failed to apply EXTERNAL delegate.")
             raise Failed from None
         setup.execute = execute or setup.execute
+    if loaded and setup.kind == "vx":
+        for op in setup.info.operators:
+            rejected = vx_rejection(setup.info, op.index)
+            if rejected is not None and not op.is_custom:
+                console.runtime(rejected[1], rejected[0])
     if loaded and setup.kind == "ethos-u":
         plan = setup.plan
         console.runtime(
@@ -1106,6 +1221,24 @@ def _apply_external_delegate(setup: Setup, params: Params, console: Console, loa
         )
     console.info(_applied_line("EXTERNAL", setup.plan))
     _require_full(params, setup.plan, console)
+
+
+def _builtin_ethosu(setup: Setup, console: Console) -> None:
+    """TFLite built with TFLITE_ENABLE_ETHOSU (LF5.15, NXP_FACTS §4.3, §10): its `ethos-u`
+    custom op kernel runs Vela command streams on the NPU itself, no delegate, no log line."""
+    if not any(op.name == ETHOS_U_CUSTOM_OP for op in setup.info.operators):
+        return
+    try:
+        plan, execute, unit = ethosu_plan(setup.info, setup.execute, ETHOS_U_CUSTOM_OP, True)
+    except EmulatorError as exc:
+        console.error(
+            "imxbench emulator: cannot execute Ethos-U command streams without the source"
+            f" model ({exc})"
+        )
+        console.error("Failed to allocate tensors!")
+        raise Failed from None
+    setup.plan, setup.unit, setup.builtin_npu = plan, unit, True
+    setup.execute = execute or setup.execute
 
 
 def _require_full(params: Params, plan: ExecutionPlan, console: Console) -> None:
@@ -1119,7 +1252,7 @@ def _host_runner(setup: Setup, board: BoardConfig, console: Console) -> HostRunn
         return HostRunner(setup.execute, board.seed)
     except HostRunError as exc:
         for line in exc.lines:
-            console.error(line)
+            console.runtime(line, "ERROR")  # the runtime's error reporter keeps its prefix
         console.error("Failed to allocate tensors!")
         raise Failed from None
 
@@ -1140,8 +1273,17 @@ def _run_phases(
         str(params["external_delegate_path"]), setup.unit if setup.kind else None
     )
     xnnpack = bool(params["use_xnnpack"]) or "use_xnnpack" not in params.set_names
+    firmware_boot = setup.uses_ethosu and plan.partitions > 0 and _start_npu_firmware(board)
     init_us = int(
-        cost_model.init_us(soc, plan.placement, info.size_bytes, xnnpack, setup.kind, slowdown)
+        cost_model.init_us(
+            soc,
+            plan.placement,
+            info.size_bytes,
+            xnnpack,
+            setup.kind,
+            slowdown,
+            npu_firmware_boot=firmware_boot,
+        )
     )
     console.info(f"The input model file size (MB): {_g(info.size_bytes / 1e6)}")
     sleep_until(init_start + init_us / 1e6)
@@ -1157,6 +1299,7 @@ def _run_phases(
     )
     max_secs = float(params["max_secs"])
     delay = float(params["run_delay"])
+    heat = _Heat.start(board, faults, setup, threads)
     warmup = cost_model.phase_durations_us(
         steady,
         noise,
@@ -1166,13 +1309,18 @@ def _run_phases(
         first_us=first,
         run_delay_secs=delay,
     )
+    warmup_plan = heat.plan(
+        warmup, int(params["warmup_runs"]), float(params["warmup_min_secs"]), max_secs, delay
+    )
+    warmup = warmup_plan.durations_us
     _phase_header(console, int(params["warmup_runs"]), params["warmup_min_secs"], max_secs)
     if faults.crash:
         _die(signal.SIGSEGV)
-    _timed_phase(runner, warmup, delay, setup, console)
+    _timed_phase(runner, warmup, delay, setup, console, heat, warmup_plan)
     if cache_file is not None and not warm and len(warmup):
         write_graph_cache(cache_file, info.sha256, setup.unit)
-    console.info(stat_line(warmup.tolist()) + "\n")
+    percentiles = board.log.percentiles
+    console.info(stat_line(warmup.tolist(), percentiles) + "\n")
 
     regular = cost_model.phase_durations_us(
         steady,
@@ -1183,14 +1331,18 @@ def _run_phases(
         first_us=None if len(warmup) else first,  # no warm-up: the first regular run pays
         run_delay_secs=delay,
     )
+    regular_plan = heat.plan(
+        regular, int(params["num_runs"]), float(params["min_secs"]), max_secs, delay
+    )
+    regular = regular_plan.durations_us
     _phase_header(console, int(params["num_runs"]), params["min_secs"], max_secs)
     if faults.oom:
         time.sleep(min(0.2, float(regular.sum()) / 1e6))
         _die(signal.SIGKILL)
-    _timed_phase(runner, regular, delay, setup, console)
+    _timed_phase(runner, regular, delay, setup, console, heat, regular_plan)
     if cache_file is not None and not warm and not len(warmup) and len(regular):
         write_graph_cache(cache_file, info.sha256, setup.unit)
-    console.info(stat_line(regular.tolist()) + "\n")
+    console.info(stat_line(regular.tolist(), percentiles) + "\n")
     _report(params, board, console, setup, init_us, warmup, regular)
 
 
@@ -1201,23 +1353,124 @@ def _phase_header(console: Console, runs: int, min_secs: float, max_secs: float)
     )
 
 
+FIRMWARE_FLAG = "ethosu_firmware_running"
+
+
+def _start_npu_firmware(board: BoardConfig) -> bool:
+    """True if this is the first NPU use since boot (the flag in the control dir is removed at
+    every boot); marks the firmware running and the M33 remoteproc `running`."""
+    if board.control_dir is None:
+        return False
+    try:
+        fd = os.open(board.control_dir / FIRMWARE_FLAG, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    except OSError:
+        return False
+    os.close(fd)
+    if board.thermal_paths is not None:
+        state = board.thermal_paths.sys_class / "remoteproc/remoteproc0/state"
+        with contextlib.suppress(OSError):
+            if state.exists():
+                state.write_text("running\n")
+    return True
+
+
+@dataclass
+class _Heat:
+    """The thermal side of one invocation: throttles its phases and publishes the temperature
+    while it runs (emulator/thermal.py). Inert without a board state (bare board.json)."""
+
+    board: BoardConfig
+    time_scale: float
+    power: float
+    cpu_share: float
+    governor: thermal.Governor = field(default_factory=thermal.Governor)
+
+    @classmethod
+    def start(cls, board: BoardConfig, faults: Faults, setup: Setup, threads: int) -> _Heat:
+        soc = board.soc
+        placement = setup.plan.placement
+        share = cost_model.cpu_share(soc, placement, threads)
+        cores = cost_model.CORES[soc]
+        n = cost_model.effective_threads(soc, threads)
+        accel = thermal.LOAD_POWER.get(placement.unit, 0.0) if placement.partitions else 0.0
+        power = share * thermal.cpu_power(n, cores) + (1.0 - share) * accel
+        governor = thermal.Governor()
+        if board.thermal_paths is not None:
+            governor = thermal.read_governor(board.thermal_paths.sys_devices)
+        return cls(board, faults.thermal_time_scale, power, share, governor)
+
+    def plan(
+        self, base: np.ndarray, min_runs: int, min_secs: float, max_secs: float, delay: float
+    ) -> thermal.PhasePlan:
+        paths = self.board.thermal_paths
+        if paths is None or len(base) == 0:
+            return thermal.PhasePlan(base, ())
+        spec = soc_spec(self.board.soc)
+        now = time.time()
+        with thermal.locked(paths.control_dir):
+            state = thermal.load_state(spec, paths.control_dir, now)
+        temp = thermal.temp_at(spec, state, now, self.time_scale)
+        return thermal.plan_phase(
+            spec,
+            self.governor,
+            temp,
+            base,
+            power=self.power,
+            cpu_share=self.cpu_share,
+            time_scale=self.time_scale,
+            min_runs=min_runs,
+            min_secs=min_secs,
+            max_secs=max_secs,
+            delay_secs=delay,
+        )
+
+    def publish(
+        self, start_wall: float, elapsed: float, temp: float, power: float, end: float
+    ) -> None:
+        """Record the temperature at `elapsed` s into the phase and the load until `end`."""
+        paths = self.board.thermal_paths
+        if paths is None:
+            return
+        spec = soc_spec(self.board.soc)
+        state = thermal.ThermalState(temp, start_wall + elapsed, end, power)
+        with contextlib.suppress(OSError), thermal.locked(paths.control_dir):
+            thermal.save_state(paths.control_dir, state)
+        thermal.publish(spec, paths, temp, busy=power > 0)
+
+
 def _timed_phase(
-    runner: HostRunner, durations: np.ndarray, delay: float, setup: Setup, console: Console
+    runner: HostRunner,
+    durations: np.ndarray,
+    delay: float,
+    setup: Setup,
+    console: Console,
+    heat: _Heat | None = None,
+    plan: thermal.PhasePlan | None = None,
 ) -> None:
-    """Run the model for real once, then sleep until the modelled phase time has passed."""
+    """Run the model for real once, then sleep until the modelled phase time has passed,
+    publishing the temperature along the way."""
     start = time.monotonic()
     if len(durations) == 0:
         return
     if setup.kind == "vx" and _option_int(setup.options, "error_during_invoke", 0):
-        console.error(f"Node number {setup.plan.nodes[0].index} ({VX_NODE_TYPE}) failed to invoke.")
+        node = setup.plan.nodes[0].index
+        console.runtime(f"Node number {node} ({VX_NODE_TYPE}) failed to invoke.", "ERROR")
         raise Failed
     try:
         runner.invoke()
     except HostRunError as exc:
         for line in exc.lines:
-            console.error(line)
+            console.runtime(line, "ERROR")  # the runtime's error reporter keeps its prefix
         raise Failed from None
     total_us = float(durations.sum()) + len(durations) * max(delay, 0.0) * 1e6
+    if heat is not None and plan is not None and plan.checkpoints:
+        wall = time.time() - (time.monotonic() - start)
+        end = wall + total_us / 1e6
+        for elapsed, temp, power in plan.checkpoints:
+            sleep_until(start + elapsed)
+            heat.publish(wall, elapsed, temp, power, end if power > 0 else 0.0)
     sleep_until(start + total_us / 1e6)
 
 
@@ -1244,10 +1497,12 @@ def _report(
         " APPROXIMATE to the actual memory footprint of the model at runtime. Take the"
         " information at your discretion."
     )
-    console.info(
-        f"Memory footprint delta from the start of the tool (MB): init={_g(memory.init_mb)}"
-        f" overall={_g(memory.overall_mb)}"
+    label = (
+        "Peak memory footprint (MB)"
+        if board.log.peak_memory_label
+        else "Memory footprint delta from the start of the tool (MB)"
     )
+    console.info(f"{label}: init={_g(memory.init_mb)} overall={_g(memory.overall_mb)}")
     if params["report_peak_memory_footprint"]:
         console.info(
             f"Overall peak memory footprint (MB) via periodic monitoring: {_g(memory.peak_mb)}"

@@ -1,38 +1,54 @@
-"""What the emulated board's generated files say: pure functions of the SoC row, no I/O.
+"""What the emulated board's generated files say: pure functions of the SoC and BSP rows, no I/O.
 
-sysfs trees are returned as {relative path: value}; board_image.py writes them.
+sysfs trees are returned as {relative path: value}; board_image.py writes them. The thermal and
+cpufreq values that move with load are rewritten at run time by emulator/thermal.py.
 """
 
 from __future__ import annotations
 
 import shlex
 
-from imxbench.emulator.socs import DISTRO_VERSION, KERNEL_RELEASE, KERNEL_VERSION, SocSpec
+from imxbench.emulator.socs import (
+    CRITICAL_TRIP_MILLIC,
+    DEFAULT_BSP,
+    PASSIVE_TRIP_MILLIC,
+    BspSpec,
+    SocSpec,
+    bsp_spec,
+)
 
 CPUFREQ_GOVERNORS = "conservative ondemand userspace powersave performance schedutil"
+CPUFREQ_DEFAULT_GOVERNOR = "ondemand"  # imx_v8_defconfig (NXP_FACTS §5, §10)
+
+# The EVKs' 32 GB eMMC with the root filesystem grown over it, and what an imx-image-full root
+# filesystem occupies (assumptions: NXP's .wic leaves the partition at image size unless grown).
+DISK_SIZE_KB = 29_826_144
+DISK_USED_KB = 6_291_456
 
 
-def os_release() -> str:
+def os_release(bsp: BspSpec | None = None) -> str:
     """NXP i.MX Release Distro as OE-core's os-release recipe writes it, marked emulated."""
-    codename = DISTRO_VERSION.split("-", 1)[1]
+    version = (bsp or bsp_spec(DEFAULT_BSP)).distro_version
+    codename = version.split("-", 1)[1]
     return (
         "ID=fsl-imx-xwayland\n"
         'NAME="NXP i.MX Release Distro"\n'
-        f'VERSION="{DISTRO_VERSION} ({codename})"\n'
-        f"VERSION_ID={DISTRO_VERSION}\n"
+        f'VERSION="{version} ({codename})"\n'
+        f"VERSION_ID={version}\n"
         f'VERSION_CODENAME="{codename}"\n'
-        f'PRETTY_NAME="NXP i.MX Release Distro {DISTRO_VERSION} ({codename})"\n'
-        f'CPE_NAME="cpe:/o:openembedded:fsl-imx-xwayland:{DISTRO_VERSION}"\n'
+        f'PRETTY_NAME="NXP i.MX Release Distro {version} ({codename})"\n'
+        f'CPE_NAME="cpe:/o:openembedded:fsl-imx-xwayland:{version}"\n'
         "IMXBENCH_EMULATED=1\n"
     )
 
 
-def uname_script(spec: SocSpec) -> str:
+def uname_script(spec: SocSpec, bsp: BspSpec | None = None) -> str:
+    bsp = bsp or bsp_spec(DEFAULT_BSP)
     values = {
         "s": "Linux",
         "n": spec.hostname,
-        "r": KERNEL_RELEASE,
-        "v": KERNEL_VERSION,
+        "r": bsp.kernel_release,
+        "v": bsp.kernel_version,
         "m": "aarch64",
         "p": "unknown",
         "i": "unknown",
@@ -97,14 +113,15 @@ def sys_devices(spec: SocSpec, serial: str) -> dict[str, str]:
         "system/cpu/possible": cpus,
         "system/cpu/present": cpus,
         "system/cpu/offline": "",
-        policy + "scaling_governor": "ondemand",
+        policy + "scaling_governor": CPUFREQ_DEFAULT_GOVERNOR,
         policy + "scaling_driver": spec.cpufreq_driver,
         policy + "cpuinfo_max_freq": str(max_khz),
         policy + "cpuinfo_min_freq": str(min_khz),
-        policy + "cpuinfo_cur_freq": str(max_khz),
+        policy + "cpuinfo_cur_freq": str(min_khz),
         policy + "scaling_max_freq": str(max_khz),
         policy + "scaling_min_freq": str(min_khz),
-        policy + "scaling_cur_freq": str(max_khz),
+        policy + "scaling_cur_freq": str(min_khz),  # idle under ondemand (thermal.py)
+        policy + "scaling_setspeed": "<unsupported>",
         policy + "scaling_available_governors": CPUFREQ_GOVERNORS,
         policy + "scaling_available_frequencies": " ".join(map(str, spec.cpu_freqs_khz)),
         policy + "related_cpus": " ".join(map(str, range(spec.cpu_count))),
@@ -124,10 +141,94 @@ def sys_firmware(spec: SocSpec) -> dict[str, str]:
 
 
 def sys_class(spec: SocSpec) -> dict[str, str]:
-    return {
-        "thermal/thermal_zone0/temp": str(spec.temp_millic),
-        "thermal/thermal_zone0/type": "cpu-thermal",
+    """Thermal zone (trip points of NXP's device trees), its cpufreq cooling device and, on the
+    i.MX 93, the Cortex-M33 remoteproc that runs the Ethos-U firmware (NXP_FACTS §4.4)."""
+    zone, cooling = "thermal/thermal_zone0/", "thermal/cooling_device0/"
+    tree = {
+        zone + "temp": str(spec.temp_millic),
+        zone + "type": "cpu-thermal",
+        zone + "policy": "step_wise",
+        zone + "mode": "enabled",
+        zone + "trip_point_0_temp": str(PASSIVE_TRIP_MILLIC),
+        zone + "trip_point_0_type": "passive",
+        zone + "trip_point_1_temp": str(CRITICAL_TRIP_MILLIC),
+        zone + "trip_point_1_type": "critical",
+        cooling + "type": "thermal-cpufreq-0",
+        cooling + "max_state": str(len(spec.cpu_freqs_khz) - 1),
+        cooling + "cur_state": "0",
     }
+    if spec.npu_node == "ethosu0":
+        tree["remoteproc/remoteproc0/name"] = "imx-rproc"
+        tree["remoteproc/remoteproc0/firmware"] = "ethosu_firmware"
+        tree["remoteproc/remoteproc0/state"] = "offline"
+    return tree
+
+
+def meminfo(spec: SocSpec) -> str:
+    """/proc/meminfo of an idle EVK (the fields the probe and `free` read)."""
+    total, available = spec.mem_total_kb, spec.mem_available_kb
+    free = available - total // 20
+    fields = [
+        ("MemTotal", total),
+        ("MemFree", free),
+        ("MemAvailable", available),
+        ("Buffers", 12_288),
+        ("Cached", total // 20),
+        ("SwapCached", 0),
+        ("Active", total // 25),
+        ("Inactive", total // 30),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Shmem", 9_216),
+        ("CmaTotal", 983_040 if spec.soc == "imx8mp" else 262_144),
+        ("CmaFree", 950_000 if spec.soc == "imx8mp" else 250_000),
+    ]
+    return "".join(f"{name + ':':<16}{value:>8} kB\n" for name, value in fields)
+
+
+def df_script() -> str:
+    """`df` of the board: one root filesystem the size of the EVK's eMMC. Available space is
+    the smaller of the board's and the host's (so a full workdir still shows up full)."""
+    return f"""#!/bin/sh
+# imxbench emulator: df of the emulated board (1K blocks; -h is not emulated).
+size={DISK_SIZE_KB}
+base_used={DISK_USED_KB}
+paths=
+for arg in "$@"; do
+    case $arg in
+        -*) ;;
+        *) paths="$paths $arg" ;;
+    esac
+done
+[ -n "$paths" ] || paths=/
+echo "Filesystem     1024-blocks    Used Available Capacity Mounted on"
+status=0
+for p in $paths; do
+    real=$(stat -f -c '%a %S' "$p" 2>/dev/null) || {{
+        echo "df: $p: No such file or directory" >&2; status=1; continue; }}
+    set -- $real
+    host_avail=$(( $1 * $2 / 1024 ))
+    avail=$(( size - base_used ))
+    [ "$host_avail" -lt "$avail" ] && avail=$host_avail
+    used=$(( size - avail ))
+    pct=$(( (used * 100 + size - 1) / size ))
+    printf '%-14s %11s %7s %9s %7s%% %s\n' /dev/root "$size" "$used" "$avail" "$pct" /
+done
+exit $status
+"""
+
+
+def vela_script(version: str) -> str:
+    """The board's `vela` (NXP's fork): answers --version; compiling is not emulated."""
+    return f"""#!/bin/sh
+# imxbench emulator: NXP's Vela fork {version} as installed by ethos-u-vela (NXP_FACTS §4.1).
+case "$1" in
+    --version) echo {shlex.quote(version)}; exit 0 ;;
+esac
+echo "vela {version}: the imxbench emulator does not compile on the board;" \
+    "compile on the host" >&2
+exit 1
+"""
 
 
 def cpuinfo(spec: SocSpec) -> bytes:

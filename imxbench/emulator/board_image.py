@@ -6,12 +6,14 @@ rewritten at each build, i.e. at each boot):
     usr-upper/, usr-work/    overlay upper and work dirs for /usr (tools, delegates, os-release)
     sys-devices/             -> /sys/devices   (soc0, cpus, cpufreq)
     sys-firmware/            -> /sys/firmware  (devicetree model and compatible)
-    sys-class/               -> /sys/class     (thermal)
+    sys-class/               -> /sys/class     (thermal, cooling device, remoteproc)
+    lib-firmware/            -> /usr/lib/firmware (only the board's firmware, not the host's)
     home/root/               -> /home/root     (imxbench workdir, .ssh)
     dev/                     the NPU device node, bound into the board's fresh /dev
     etc/passwd, etc/shadow   root's home is /home/root, empty root password (debug-tweaks)
-    proc/cpuinfo             -> /proc/cpuinfo  (Cortex-A53 / A55)
+    proc/cpuinfo, meminfo    -> /proc/cpuinfo, /proc/meminfo  (Cortex-A53 / A55, the EVK's RAM)
     control/faults.json      runtime faults (faults.py), all off at boot
+    control/thermal.json     the thermal model's state (thermal.py), kept across reboots
     run/                     scratch mount points used while booting
     ssh_host_ed25519_key, known_hosts, emulator.log    written by the SSH server / launcher
 """
@@ -26,19 +28,20 @@ import site
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imxbench.emulator import board_content
 from imxbench.emulator.faults import write_faults
 from imxbench.emulator.socs import (
-    BENCHMARK_MODEL,
     BOARD_HOME,
     BOARD_JSON,
+    BSPS,
     ETHOSU_FIRMWARE,
     SOCS,
-    TFLITE_VERSION,
+    BspSpec,
     SocSpec,
+    bsp_spec,
     soc_spec,
 )
 from imxbench.errors import ConfigError
@@ -57,6 +60,16 @@ class BoardLayout:
 
     spec: SocSpec
     root: Path
+    bsp: BspSpec = field(default_factory=lambda: bsp_spec(None))
+
+    @property
+    def delegates(self) -> dict[str, str]:
+        """The delegate libraries this board's BSP ships for its SoC."""
+        return dict(self.bsp.delegates_for(self.spec.soc))
+
+    @property
+    def lib_firmware(self) -> Path:
+        return self.root / "lib-firmware"
 
     @property
     def usr_upper(self) -> Path:
@@ -125,20 +138,39 @@ class BoardLayout:
         return self.usr_upper / Path(board_path).relative_to("/usr")
 
 
-def layout_for(soc: str, state_dir: Path) -> BoardLayout:
-    """The layout of an existing state directory (no files are touched)."""
-    return BoardLayout(soc_spec(soc), Path(os.path.abspath(state_dir)))
+def layout_for(soc: str, state_dir: Path, bsp: str | None = None) -> BoardLayout:
+    """The layout of a state directory (no files are touched); `bsp=None`: the one its
+    board.json names, else the default."""
+    root = Path(os.path.abspath(state_dir))
+    if bsp is None:
+        bsp = _stored(root, "bsp")
+    return BoardLayout(soc_spec(soc), root, bsp_spec(bsp))
+
+
+def _stored(root: Path, key: str) -> str | None:
+    board_json = root / "usr-upper" / Path(BOARD_JSON).relative_to("/usr")
+    try:
+        value = json.loads(board_json.read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(value) if value is not None else None
 
 
 def build_board_state(
-    soc: str, state_dir: Path, *, noise_pct: float = 1.0, seed: int | None = None
+    soc: str,
+    state_dir: Path,
+    *,
+    bsp: str | None = None,
+    noise_pct: float = 1.0,
+    seed: int | None = None,
 ) -> BoardLayout:
-    """Create or refresh the state directory of an emulated `soc` board; returns its layout.
+    """Create or refresh the state directory of an emulated `soc` board running BSP `bsp`
+    (None: the state dir's own, else the default); returns its layout.
 
     Idempotent: generated files are rewritten, the board's home (workdir, authorized_keys)
     and the overlay's user changes below /usr are kept.
     """
-    layout = layout_for(soc, state_dir)
+    layout = layout_for(soc, state_dir, bsp)
     _check_location(layout.root)
     _check_same_soc(layout)
     python, pythonpath = board_python_command()
@@ -154,11 +186,17 @@ def build_board_state(
         "soc_id": layout.spec.soc_id,
         "machine": layout.spec.machine,
         "cpu_count": layout.spec.cpu_count,
-        "tflite_version": TFLITE_VERSION,
-        "delegates": dict(layout.spec.delegates),
+        "bsp": layout.bsp.name,
+        "bsp_release": layout.bsp.release,
+        "tflite_version": layout.bsp.tflite_version,
+        "delegates": layout.delegates,
+        "ethosu_builtin": layout.bsp.ethosu_builtin and layout.spec.npu_node == "ethosu0",
+        "log_format": layout.bsp.log_format.as_json(),
         "noise_pct": noise_pct,
         "seed": seed,
         "control_dir": str(layout.control_dir),
+        "sys_class_dir": str(layout.sys_class),
+        "sys_devices_dir": str(layout.sys_devices),
         "python": python,
     }
     _write(layout.usr_file(BOARD_JSON), json.dumps(board, indent=2) + "\n")
@@ -171,9 +209,23 @@ def build_board_state(
     _write_tree(layout.sys_class, board_content.sys_class(layout.spec))
     _write(layout.dev / layout.spec.npu_node, b"")
     _write(layout.proc / "cpuinfo", board_content.cpuinfo(layout.spec))
+    _write(layout.proc / "meminfo", board_content.meminfo(layout.spec))
+    _write_firmware(layout)
     _write_accounts(layout.etc)
     write_faults(layout.control_dir, {})
+    (layout.control_dir / "ethosu_firmware_running").unlink(missing_ok=True)  # a fresh boot
     return layout
+
+
+def _write_firmware(layout: BoardLayout) -> None:
+    """The board's /usr/lib/firmware: the Ethos-U firmware on the i.MX 93 (NXP_FACTS §4.4),
+    nothing of the host's."""
+    layout.lib_firmware.mkdir(parents=True, exist_ok=True)
+    (layout.usr_upper / "lib" / "firmware").mkdir(parents=True, exist_ok=True)  # mount point
+    if layout.spec.npu_node == "ethosu0":
+        name = Path(ETHOSU_FIRMWARE).name
+        text = f"imxbench emulator stand-in: Ethos-U65 firmware for the {layout.spec.soc_id} M33\n"
+        _write(layout.lib_firmware / name, text)
 
 
 def remove_state(state_dir: Path) -> None:
@@ -194,10 +246,12 @@ def remove_state(state_dir: Path) -> None:
 
 def overlaid_paths() -> set[str]:
     """Board paths below /usr that the emulator's upper layer may replace."""
-    paths = {"/usr/lib/os-release", "/usr/bin/uname", "/usr/bin/python3", BENCHMARK_MODEL}
-    paths |= {ETHOSU_FIRMWARE, BOARD_JSON}
-    for spec in SOCS.values():
-        paths |= set(spec.delegates)
+    paths = {"/usr/lib/os-release", "/usr/bin/uname", "/usr/bin/python3", "/usr/bin/df"}
+    paths |= {"/usr/bin/vela", "/usr/lib/firmware", ETHOSU_FIRMWARE, BOARD_JSON}
+    for bsp in BSPS.values():
+        paths.add(bsp.benchmark_model)
+        for soc in SOCS:
+            paths |= set(bsp.delegates_for(soc))
     return paths
 
 
@@ -252,14 +306,18 @@ def _check_location(root: Path) -> None:
 
 
 def _check_same_soc(layout: BoardLayout) -> None:
-    board_json = layout.usr_file(BOARD_JSON)
-    try:
-        existing = json.loads(board_json.read_text()).get("soc")
-    except (OSError, ValueError):
-        return
-    if existing != layout.spec.soc:
+    """A state dir is one board: same SoC, same BSP (another BSP would be a reflash, and the
+    old release's files would stay in the overlay)."""
+    existing = _stored(layout.root, "soc")
+    if existing is not None and existing != layout.spec.soc:
         raise ConfigError(
             f"{layout.root} holds an emulated {existing} board, not {layout.spec.soc}",
+            hint="use another --state-dir",
+        )
+    existing_bsp = _stored(layout.root, "bsp") or (existing and bsp_spec(None).name)
+    if existing_bsp and existing_bsp != layout.bsp.name:
+        raise ConfigError(
+            f"{layout.root} holds a board running {existing_bsp}, not {layout.bsp.name}",
             hint="use another --state-dir",
         )
 
@@ -268,17 +326,18 @@ def _usr_files(
     layout: BoardLayout, python: str, pythonpath: list[str]
 ) -> dict[str, tuple[bytes, int]]:
     """Files of the upper /usr layer, by path relative to /usr: (content, mode)."""
-    spec = layout.spec
+    spec, bsp = layout.spec, layout.bsp
     files: dict[str, tuple[bytes, int]] = {
-        "lib/os-release": (board_content.os_release().encode(), 0o644),
-        "bin/uname": (board_content.uname_script(spec).encode(), 0o755),
+        "lib/os-release": (board_content.os_release(bsp).encode(), 0o644),
+        "bin/uname": (board_content.uname_script(spec, bsp).encode(), 0o755),
+        "bin/df": (board_content.df_script().encode(), 0o755),
         "bin/python3": (
             board_content.python_launcher(
                 python, [str(BOARD_PYTHON_DIR), *pythonpath], []
             ).encode(),
             0o755,
         ),
-        _rel(BENCHMARK_MODEL): (
+        _rel(bsp.benchmark_model): (
             board_content.python_launcher(
                 python, pythonpath, ["-m", "imxbench.emulator.benchmark_tool"]
             ).encode(),
@@ -289,13 +348,19 @@ def _usr_files(
     # from the metadata directories' names; the modules themselves come from BOARD_PYTHON_DIR
     site_packages = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
     for meta in BOARD_PYTHON_DIR.glob("*.dist-info/*"):
-        files[f"{site_packages}/{meta.parent.name}/{meta.name}"] = (meta.read_bytes(), 0o644)
-    for library, delegate in spec.delegates.items():
+        name, data = meta.parent.name, meta.read_bytes()
+        if name.startswith("tflite_runtime-"):  # the BSP's TFLite version (NXP_FACTS §1.2)
+            stock = name.removeprefix("tflite_runtime-").removesuffix(".dist-info")
+            name = f"tflite_runtime-{bsp.tflite_version}.dist-info"
+            data = data.replace(
+                f"Version: {stock}".encode(), f"Version: {bsp.tflite_version}".encode()
+            )
+        files[f"{site_packages}/{name}/{meta.name}"] = (data, 0o644)
+    for library, delegate in layout.delegates.items():
         text = f"imxbench emulator stand-in: {delegate} delegate of {spec.soc_id} ({library})\n"
         files[_rel(library)] = (text.encode(), 0o755)
-    if spec.npu_node == "ethosu0":
-        text = f"imxbench emulator stand-in: Ethos-U65 firmware for the {spec.soc_id} Cortex-M33\n"
-        files[_rel(ETHOSU_FIRMWARE)] = (text.encode(), 0o644)
+    if spec.npu_node == "ethosu0":  # ethos-u-vela is COMPATIBLE_MACHINE mx93 (NXP_FACTS §4.1)
+        files["bin/vela"] = (board_content.vela_script(bsp.vela_version).encode(), 0o755)
     return files
 
 

@@ -53,6 +53,11 @@ Derived model (all times scale with `slowdown` from faults.json):
 * Init ("Initialized session in"): 2 ms interpreter build, + 20 ns per model byte when XNNPACK
   packs the weights of CPU ops (fixture 31: 87.6 ms for 4.28 MB), + 10.4 ms for the VX
   delegate (fixture 15: 12.434 ms), + 6 ms for the Ethos-U delegate (assumption).
+  The first Ethos-U use after boot also starts the NPU firmware on the Cortex-M33 (the kernel
+  driver boots `ethosu_firmware` through remoteproc when /dev/ethosu0 is first opened,
+  NXP_FACTS §4.4): + ETHOSU_FIRMWARE_BOOT_US = 45 ms in Init (assumption: no published figure;
+  remoteproc load of the ~240 KB image + M33 start + RPMsg channel announcement). Later runs
+  until the next reboot do not pay it.
 * Memory delta (MB), fitted on fixtures 17 (CPU) and 15/16 (VX): CPU init 0.7 + 0.8 x model MB,
   overall init + 1.2 + 1.2 x model MB; VX init 3.85 + 0.8 x MB, overall init + 25 + 0.5 x MB
   (galcore buffers); Ethos-U init 1.5 + 0.8 x MB, overall init + 3 + MB (assumption). Peak RSS
@@ -99,6 +104,7 @@ ETHOSU_FIRST_EXTRA_US = 1500.0
 INIT_BASE_US = 2000.0
 XNNPACK_PACK_US_PER_BYTE = 0.02
 DELEGATE_INIT_US = {"vx": 10_400.0, "ethos-u": 6000.0}
+ETHOSU_FIRMWARE_BOOT_US = 45_000.0
 TOOL_RSS_MB = 4.5
 
 
@@ -261,16 +267,30 @@ def init_us(
     xnnpack: bool,
     delegate: str | None = None,
     slowdown: float = 1.0,
+    *,
+    npu_firmware_boot: bool = False,
 ) -> float:
     """Modelled "Initialized session in" time, µs; `delegate` is the external delegate
-    created ('vx' or 'ethos-u'), None for none."""
+    created ('vx' or 'ethos-u'), None for none; `npu_firmware_boot`: this run is the first NPU
+    use since boot (i.MX 93) and starts the Ethos-U firmware."""
     calibration(soc)
     total = INIT_BASE_US
     if xnnpack and placement.has_cpu_part:
         total += XNNPACK_PACK_US_PER_BYTE * model_size_bytes
     if delegate is not None:
         total += DELEGATE_INIT_US[delegate]
+    if npu_firmware_boot:
+        total += ETHOSU_FIRMWARE_BOOT_US
     return total * slowdown
+
+
+def cpu_share(soc: str, placement: Placement, num_threads: int = 1) -> float:
+    """The CPU's share of one steady inference (the rest runs on the accelerator)."""
+    total = inference_us(soc, placement, num_threads)
+    if not placement.has_cpu_part or total <= 0:
+        return 0.0
+    cpu = cpu_inference_us(soc, placement.cpu_macs, num_threads, placement.cpu_float_macs)
+    return min(1.0, cpu / total)
 
 
 def memory_footprint(soc: str, placement: Placement, model_size_bytes: int) -> MemoryFootprint:

@@ -13,6 +13,9 @@ the NPU and GPU share libvx_delegate.so, so `npu` slows the vx cells and not the
 
 *Boot* faults change the board image and hold from one start to the next stop: a full or
 read-only workdir, a missing benchmark_model, a missing delegate library.
+
+`thermal_time_scale` is not a fault but a knob of the same file: it speeds up the thermal
+model's clock (emulator/thermal.py) so a test can heat the board past its trip point quickly.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "slowdown_delegates": None,
     "delegate_load_fails": False,
     "oom": False,
+    "thermal_time_scale": 1.0,
     "drop_connection_after_bytes": None,
     "drop_connection_on_exec": False,
 }
@@ -53,7 +57,7 @@ def check_boot_faults(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def _check_value(name: str, value: Any) -> None:
     if name not in DEFAULT_FAULTS:
         raise ConfigError(f"unknown fault {name!r}; known: {', '.join(DEFAULT_FAULTS)}")
-    if name == "slowdown":
+    if name in ("slowdown", "thermal_time_scale"):
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     elif name == "slowdown_delegates":
         ok = value is None or (

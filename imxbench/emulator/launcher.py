@@ -32,6 +32,7 @@ from imxbench.emulator.board_image import (
 )
 from imxbench.emulator.faults import FAULTS_FILE, check_boot_faults, load_faults, update_faults
 from imxbench.emulator.sandbox import board_command, ensure_namespaces
+from imxbench.emulator.socs import bsp_spec
 from imxbench.emulator.ssh_server import client_host
 from imxbench.errors import InfrastructureError
 
@@ -146,7 +147,13 @@ class RunningEmulator:
         self._halt()
         if boot_faults is not None:
             self.boot_faults = check_boot_faults(list(boot_faults))
-        build_board_state(self.soc, self.state_dir, noise_pct=self._noise_pct, seed=self._seed)
+        build_board_state(
+            self.soc,
+            self.state_dir,
+            bsp=self.layout.bsp.name,
+            noise_pct=self._noise_pct,
+            seed=self._seed,
+        )
         self._boot()
 
     def describe(self) -> list[str]:
@@ -154,6 +161,8 @@ class RunningEmulator:
         known = self.known_hosts_path
         return [
             f"EMULATED {self.layout.spec.soc_id} board ({self.soc}): not real hardware",
+            f"  BSP {self.layout.bsp.name} ({self.layout.bsp.release}),"
+            f" TFLite {self.layout.bsp.tflite_version}",
             f"  host {self.host}  port {self.port}  user {self.user}  password: (empty)",
             f"  host key {self.host_key_fingerprint}  known_hosts {known}",
             f"  ssh -o UserKnownHostsFile={known} -p {self.port} {self.user}@{self.host}",
@@ -243,6 +252,7 @@ class RunningEmulator:
 def start_emulator(
     soc: str,
     *,
+    bsp: str | None = None,
     port: int = 0,
     state_dir: Path | None = None,
     bind: str = "127.0.0.1",
@@ -253,15 +263,18 @@ def start_emulator(
     """Boot an emulated `soc` board and return once its SSH server accepts connections.
 
     `state_dir=None` uses a temporary state dir, removed by `stop()`; `port=0` picks a free port
-    (kept by `restart()`).
+    (kept by `restart()`). `bsp` names the BSP release (socs.BSPS; None: the state dir's own,
+    else lf-6.12).
     """
     soc_spec(soc)
+    if bsp is not None:
+        bsp_spec(bsp)
     faults = check_boot_faults(list(boot_faults))
     ensure_namespaces()
     owns_state = state_dir is None
     root = Path(tempfile.mkdtemp(prefix=f"imxbench-{soc}-")) if state_dir is None else state_dir
     try:
-        layout = build_board_state(soc, root, noise_pct=noise_pct, seed=seed)
+        layout = build_board_state(soc, root, bsp=bsp, noise_pct=noise_pct, seed=seed)
         emulator = RunningEmulator(
             layout,
             bind=bind,
@@ -284,6 +297,7 @@ def serve(
     port: int,
     state_dir: Path | None,
     *,
+    bsp: str | None = None,
     bind: str = "127.0.0.1",
     noise_pct: float = 1.0,
     seed: int | None = None,
@@ -293,6 +307,7 @@ def serve(
     """Run one emulated board until Ctrl-C or SIGTERM (for `imxbench emulate`)."""
     with start_emulator(
         soc,
+        bsp=bsp,
         port=port,
         state_dir=state_dir,
         bind=bind,

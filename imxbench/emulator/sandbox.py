@@ -8,8 +8,9 @@ left in the namespace, so stopping a board never leaves strays behind.
 Mounts, in order (host paths on the left are below the state directory):
 
     overlay usr-upper + host /usr      -> /usr            (tools, delegates, os-release, python3)
+    lib-firmware                       -> /usr/lib/firmware (the board's firmware only)
     sys-devices, sys-firmware, sys-class -> /sys/devices, /sys/firmware, /sys/class
-    proc/cpuinfo                       -> /proc/cpuinfo    (over a fresh /proc of the PID ns)
+    proc/cpuinfo, proc/meminfo         -> /proc/cpuinfo, /proc/meminfo (over the PID ns' /proc)
     a new tmpfs: null zero full random urandom tty, a new devpts (ptmx -> pts/ptmx), shm,
       fd/stdin/stdout/stderr links, the NPU node from dev/  -> /dev
     a new tmpfs: the host's /home/* bound back, home/root -> /home (board's home is /home/root)
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from imxbench.emulator.board_image import PACKAGE_ROOT, BoardLayout, layout_for
 from imxbench.emulator.faults import check_boot_faults
-from imxbench.emulator.socs import BENCHMARK_MODEL, BOARD_WORKDIR
+from imxbench.emulator.socs import BOARD_WORKDIR
 from imxbench.errors import InfrastructureError
 
 DISK_FULL_SIZE = "64k"  # the tmpfs mounted over the workdir by the disk_full boot fault
@@ -135,11 +136,13 @@ def _mount_usr(layout: BoardLayout, faults: Sequence[str]) -> None:
     if _in_user_namespace():
         options += ",userxattr"  # trusted.* xattrs are out of reach there
     _mount("-t", "overlay", "overlay", "-o", options, "/usr")
+    if Path("/usr/lib/firmware").is_dir():
+        _bind(layout.lib_firmware, "/usr/lib/firmware")
     removed = []
     if "no_benchmark_model" in faults:
-        removed.append(BENCHMARK_MODEL)
+        removed.append(layout.bsp.benchmark_model)
     if "no_delegate" in faults:
-        removed.extend(layout.spec.delegates)
+        removed.extend(layout.delegates)
     for path in removed:
         Path(path).unlink(missing_ok=True)
 
@@ -154,6 +157,7 @@ def _mount_sys_and_proc(layout: BoardLayout) -> None:
     _bind(layout.sys_firmware, "/sys/firmware")
     _bind(layout.sys_class, "/sys/class")
     _bind(layout.proc / "cpuinfo", "/proc/cpuinfo")
+    _bind(layout.proc / "meminfo", "/proc/meminfo")
 
 
 def _mount_dev(layout: BoardLayout) -> None:

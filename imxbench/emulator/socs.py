@@ -1,12 +1,14 @@
-"""What the emulated boards are: one row per SoC, and the BSP they run (NXP L6.12, TFLite 2.19).
+"""What the emulated boards are: one row per SoC, one row per BSP release they can run.
 
-Sources: docs/DESIGN.md (the board contract) and NXP_FACTS §1, §5. An i.MX 95 is one more row.
+Sources: docs/DESIGN.md (the board contract and its BSP table) and NXP_FACTS §1, §2, §4.1, §5,
+§10. An i.MX 95 is one more SoC row; another BSP release is one more `BSPS` row.
+The module-level constants below are the default BSP's (lf-6.12, today's behaviour).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imxbench.errors import ConfigError
 
@@ -41,7 +43,9 @@ class SocSpec:
     revision: str
     npu_node: str  # under /dev
     delegates: Mapping[str, str]  # board path of the delegate library -> delegate name
-    temp_millic: int
+    temp_millic: int  # idle temperature of the thermal zone
+    mem_total_kb: int  # /proc/meminfo MemTotal of the EVK (DRAM minus firmware carve-outs)
+    mem_available_kb: int  # MemAvailable of an idle imx-image-full board (assumption)
 
 
 # One row per SoC: docs/DESIGN.md table and NXP_FACTS §5.
@@ -64,6 +68,9 @@ SOCS: dict[str, SocSpec] = {
         npu_node="galcore",
         delegates={"/usr/lib/libvx_delegate.so": "vx"},
         temp_millic=43000,
+        # 6 GiB LPDDR4 on the 8M Plus EVK (NXP's EVK page); the kernel sees less (carve-outs).
+        mem_total_kb=5_903_528,
+        mem_available_kb=5_306_112,
     ),
     "imx93": SocSpec(
         soc="imx93",
@@ -86,6 +93,9 @@ SOCS: dict[str, SocSpec] = {
         npu_node="ethosu0",
         delegates={"/usr/lib/libethosu_delegate.so": "ethosu"},
         temp_millic=39000,
+        # 2 GiB LPDDR4X on the i.MX 93 11x11 EVK (NXP's EVK page), minus the M33/NPU carve-outs.
+        mem_total_kb=1_841_708,
+        mem_available_kb=1_432_020,
     ),
 }
 
@@ -95,3 +105,131 @@ def soc_spec(soc: str) -> SocSpec:
         return SOCS[soc]
     except KeyError:
         raise ConfigError(f"unknown SoC {soc!r}; the emulator knows: {', '.join(SOCS)}") from None
+
+
+# --- BSP releases -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """How a TFLite release's benchmark_model prints (BENCHMARK_MODEL_FLAGS §4, §5; NXP_FACTS
+    §10). The defaults are today's (TFLite 2.19 on L6.12)."""
+
+    info_prefix: bool = True  # the tool's own lines start with `INFO: ` (2.15+; none <= 2.9.1)
+    always_going_to_apply: bool = False  # `Going to apply N delegates ...` even for N < 2
+    peak_memory_label: bool = False  # `Peak memory footprint (MB):` (old) vs `... delta ...`
+    signature_echo: bool = True  # `Signature to run: []` (2.18+)
+    percentiles: bool = True  # `p5= median= p95=` after the count lines
+
+    def as_json(self) -> dict[str, bool]:
+        return {
+            "info_prefix": self.info_prefix,
+            "always_going_to_apply": self.always_going_to_apply,
+            "peak_memory_label": self.peak_memory_label,
+            "signature_echo": self.signature_echo,
+            "percentiles": self.percentiles,
+        }
+
+
+@dataclass(frozen=True)
+class BspSpec:
+    """One NXP BSP release as seen from a shell (docs/DESIGN.md "BSP releases" for sources)."""
+
+    name: str  # the emulator's name for it, `--bsp`
+    release: str  # NXP's release name
+    kernel_release: str  # uname -r
+    kernel_version: str  # uname -v
+    distro_version: str  # os-release VERSION_ID, "<kernel series>-<Yocto codename>"
+    tflite_version: str
+    log_format: LogFormat
+    # board path of each delegate library -> delegate name, per SoC (absent SoC: none)
+    delegates: Mapping[str, Mapping[str, str]]
+    ethosu_builtin: bool  # TFLite runs the `ethos-u` custom op itself (no external delegate)
+    vela_version: str  # NXP's Vela fork installed on i.MX 93 images (NXP_FACTS §4.1)
+    facts: Mapping[str, str] = field(default_factory=dict)  # fact -> source, for the docs
+
+    @property
+    def benchmark_model(self) -> str:
+        return f"/usr/bin/tensorflow-lite-{self.tflite_version}/examples/benchmark_model"
+
+    def delegates_for(self, soc: str) -> Mapping[str, str]:
+        return self.delegates.get(soc, {})
+
+
+_VX = {"/usr/lib/libvx_delegate.so": "vx"}
+_ETHOSU = {"/usr/lib/libethosu_delegate.so": "ethosu"}
+
+DEFAULT_BSP = "lf-6.12"
+
+BSPS: dict[str, BspSpec] = {
+    "lf-5.15": BspSpec(
+        name="lf-5.15",
+        release="L5.15.71_2.2.0 (kirkstone)",
+        kernel_release="5.15.71-lts-5.15.y-emulated",
+        kernel_version="#1 SMP PREEMPT Thu Dec 15 10:00:00 UTC 2022",
+        distro_version="5.15-kirkstone",
+        tflite_version="2.9.1",
+        log_format=LogFormat(
+            info_prefix=False,
+            always_going_to_apply=True,
+            peak_memory_label=True,
+            signature_echo=False,
+            percentiles=False,
+        ),
+        delegates={"imx8mp": _VX},  # i.MX 93: the Ethos-U op is built into TFLite
+        ethosu_builtin=True,
+        vela_version="3.5.0",
+    ),
+    "lf-6.1": BspSpec(
+        name="lf-6.1",
+        release="L6.1.55_2.2.0 (mickledore)",
+        kernel_release="6.1.55-lts-6.1.y-emulated",
+        kernel_version="#1 SMP PREEMPT Tue Nov 28 10:00:00 UTC 2023",
+        distro_version="6.1-mickledore",
+        tflite_version="2.12.1",
+        log_format=LogFormat(signature_echo=False, percentiles=False),
+        delegates={"imx8mp": _VX, "imx93": _ETHOSU},
+        ethosu_builtin=False,
+        vela_version="3.9.0",
+    ),
+    "lf-6.6": BspSpec(
+        name="lf-6.6",
+        release="L6.6.36_2.1.0 (scarthgap)",
+        kernel_release="6.6.36-lts-next-emulated",
+        kernel_version="#1 SMP PREEMPT Tue Sep 10 10:00:00 UTC 2024",
+        distro_version="6.6-scarthgap",
+        tflite_version="2.16.2",
+        log_format=LogFormat(signature_echo=False, percentiles=False),
+        delegates={"imx8mp": _VX, "imx93": _ETHOSU},
+        ethosu_builtin=False,
+        vela_version="3.12.0",
+    ),
+    DEFAULT_BSP: BspSpec(
+        name=DEFAULT_BSP,
+        release="L6.12.34_2.1.0 (walnascar)",
+        kernel_release=KERNEL_RELEASE,
+        kernel_version=KERNEL_VERSION,
+        distro_version=DISTRO_VERSION,
+        tflite_version=TFLITE_VERSION,
+        log_format=LogFormat(),
+        delegates={"imx8mp": _VX, "imx93": _ETHOSU},
+        ethosu_builtin=False,
+        vela_version="4.2.0",
+    ),
+}
+
+
+def bsp_spec(bsp: str | None) -> BspSpec:
+    """The BSP row for `bsp` (None: the default, lf-6.12)."""
+    try:
+        return BSPS[bsp or DEFAULT_BSP]
+    except KeyError:
+        raise ConfigError(f"unknown BSP {bsp!r}; the emulator knows: {', '.join(BSPS)}") from None
+
+
+# --- thermal and cpufreq (NXP_FACTS §5, §10) --------------------------------------------------
+
+#: Passive trip point of the CPU thermal zone on both SoCs (NXP device trees; NXP_FACTS §5, §10).
+PASSIVE_TRIP_MILLIC = 85000
+#: Critical trip point (NXP device trees use 95 °C on these parts; an assumption here).
+CRITICAL_TRIP_MILLIC = 95000

@@ -23,6 +23,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
+from imxbench.emulator import thermal
 from imxbench.emulator.board_image import BoardLayout, layout_for
 from imxbench.emulator.faults import DEFAULT_FAULTS, load_faults, update_faults
 from imxbench.emulator.sftp_files import BoardSftp, BoardSftpServer
@@ -286,6 +288,28 @@ def _stop(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+THERMAL_REFRESH_S = 0.5
+
+
+def _start_thermal_refresh(layout: BoardLayout) -> threading.Thread:
+    """Keep the board's thermal zone and clock files current while it idles or cools down
+    (the emulated tools publish them while they run): emulator/thermal.py."""
+    paths = thermal.BoardPaths(layout.control_dir, layout.sys_class, layout.sys_devices)
+
+    def loop() -> None:
+        while True:
+            try:
+                scale = float(load_faults(layout.control_dir).get("thermal_time_scale", 1.0))
+                thermal.refresh(layout.spec, paths, scale)
+            except Exception:  # a bad control file must not stop the board
+                log.debug("thermal refresh failed", exc_info=True)
+            time.sleep(THERMAL_REFRESH_S)
+
+    thread = threading.Thread(target=loop, name="thermal", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imxbench-emulator-sshd")
     parser.add_argument("--state", required=True, type=Path)
@@ -314,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(json.dumps(ready), flush=True)
     log.info("listening on %s:%d", options.bind, server.port)
+    _start_thermal_refresh(server.layout)
     try:
         server.serve_forever()
     except (SystemExit, KeyboardInterrupt):

@@ -41,11 +41,17 @@ def test_board_json_follows_the_design_contract(
         "soc_id": soc_id,
         "machine": socs.SOCS[soc].machine,
         "cpu_count": cpus,
+        "bsp": "lf-6.12",
+        "bsp_release": socs.BSPS["lf-6.12"].release,
         "tflite_version": "2.19.0",
         "delegates": delegates,
+        "ethosu_builtin": False,
+        "log_format": socs.LogFormat().as_json(),
         "noise_pct": 2.5,
         "seed": 7,
         "control_dir": str(tmp_path / "s" / "control"),
+        "sys_class_dir": str(tmp_path / "s" / "sys-class"),
+        "sys_devices_dir": str(tmp_path / "s" / "sys-devices"),
         "python": board["python"],
     }
     assert Path(board["python"]).is_absolute() and os.access(board["python"], os.X_OK)

@@ -5,5 +5,21 @@ LiteRT runs the models on the host; `tflite_runtime.interpreter` adds the board'
 Python 3.8 syntax on purpose: this imitates a module that runs on a board.
 """
 
-__version__ = "2.19.0"
+
+def _board_version() -> str:
+    """The board's TFLite version (board.json; the BSP decides it), 2.19.0 without one."""
+    import json
+    import os
+
+    path = os.environ.get("IMXBENCH_EMULATOR_BOARD_JSON") or (
+        "/usr/share/imxbench-emulator/board.json"
+    )
+    try:
+        with open(path) as stream:
+            return str(json.load(stream).get("tflite_version", "2.19.0"))
+    except (OSError, ValueError, AttributeError):
+        return "2.19.0"
+
+
+__version__ = _board_version()
 __git_version__ = "imxbench-emulator"

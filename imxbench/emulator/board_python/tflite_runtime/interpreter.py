@@ -9,7 +9,9 @@
   emulated benchmark_model (imxbench.emulator.benchmark_tool): VX claims int8/uint8-quantized
   builtin ops, Ethos-U claims `ethos-u` custom ops; a Vela model is executed by running its
   source model found through the provenance file (so it needs `model_path`). Only the first
-  delegate is applied. Input/output details keep the Vela graph's tensor indices.
+  delegate is applied. On a board whose TFLite has the Ethos-U op built in (LF5.15 i.MX 93,
+  board.json `ethosu_builtin`) a Vela model runs on the NPU without any delegate.
+  Input/output details keep the Vela graph's tensor indices.
 * `invoke()` runs the model for real, then sleeps until the modelled per-inference latency of
   the board (imxbench.emulator.cost_model: delegate, USE_GPU_INFERENCE, VIV graph cache,
   num_threads, noise and the faults.json `slowdown`) has passed. The first invoke on the
@@ -86,8 +88,18 @@ class Interpreter:
                 break
         self._kind = delegate._kind if delegate is not None else None
         self._options = delegate._options if delegate is not None else {}
+        builtin = (
+            self._kind != "ethos-u"
+            and self._board.ethosu_builtin
+            and any(op.name == _board.ETHOS_U_CUSTOM_OP for op in info.operators)
+        )
         try:
-            plan, execute_path, unit = _board.delegate_plan(info, self._kind, path, os.environ)
+            if builtin:  # LF5.15 i.MX 93: TFLite runs the ethos-u custom op itself
+                plan, execute_path, unit = _board.ethosu_plan(
+                    info, path, _board.ETHOS_U_CUSTOM_OP, True
+                )
+            else:
+                plan, execute_path, unit = _board.delegate_plan(info, self._kind, path, os.environ)
         except _board.EmulatorError as exc:
             raise RuntimeError(
                 "imxbench emulator: cannot execute Ethos-U command streams without the source"

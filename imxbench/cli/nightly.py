@@ -12,11 +12,14 @@ import click
 from imxbench.cli.options import (
     DB,
     EMULATE,
+    EMULATOR_BSP,
     FORMAT,
     INVENTORY,
     MODEL,
     REPORTS,
+    SLOWDOWN,
     benchmark_settings,
+    emulation_for,
     reference_model,
     resolve_boards,
     verdict_settings,
@@ -88,6 +91,8 @@ if TYPE_CHECKING:
 @DB
 @REPORTS
 @EMULATE
+@EMULATOR_BSP
+@SLOWDOWN
 @click.option("--emulator-noise", type=click.FloatRange(0, 50), default=1.0, hidden=True)
 @click.option(
     "--emulator-faults",
@@ -113,6 +118,8 @@ def nightly(
     db_url: str | None,
     reports_dir: Path,
     emulate: bool,
+    emulate_bsp: str | None,
+    slowdown: str | None,
     emulator_noise: float,
     emulator_faults: str | None,
     inventory_path: Path,
@@ -144,9 +151,12 @@ def nightly(
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
     writable_dir(reports_dir, "--reports")
-    emulation: bool | Emulation = emulate
+    emulation: bool | Emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     if emulate and (emulator_faults or emulator_noise != 1.0):
-        emulation = Emulation(emulator_noise, _json_option("--emulator-faults", emulator_faults))
+        faults = dict(emulation.faults) if isinstance(emulation, Emulation) else {}
+        faults.update(_json_option("--emulator-faults", emulator_faults))
+        bsp = emulation.bsp if isinstance(emulation, Emulation) else None
+        emulation = Emulation(emulator_noise, faults, bsp=bsp)
     policy = BaselinePolicy.parse(baseline_policy)
     if policy.deprecation:
         click.echo(f"warning: {policy.deprecation}", err=True)

@@ -159,7 +159,8 @@ verdict_settings = option_group(
                 type=click.FloatRange(1e-6, 0.5),
                 default=0.01,
                 show_default=True,
-                help="False-alarm rate of all the cells of a run (a night) together.",
+                help="False-alarm budget of one cell on one night (the regression detector's "
+                "alphas scale with it; validated at the default).",
             ),
         ),
         (
@@ -182,6 +183,57 @@ EMULATE = click.option(
     is_flag=True,
     help="Use a built-in emulated board of the same SoC instead of the real one.",
 )
+BSPS = ("lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12")
+SLOWDOWN_TARGETS = {"cpu": "cpu", "vx": "npu", "ethosu": "npu", "gpu": "gpu"}
+"""Where each shipped delegate's work runs on an emulated board (emulator/faults.py's names)."""
+
+
+def parse_slowdown(text: str | None) -> dict[str, Any]:
+    """`vx=8%` (or `vx,gpu=8%`): emulator faults that slow those delegates' work by 8%."""
+    if not text:
+        return {}
+    names, sep, percent = text.partition("=")
+    try:
+        factor = 1 + float(percent.strip().removesuffix("%")) / 100
+    except ValueError:
+        factor = 0.0
+    targets = [SLOWDOWN_TARGETS.get(n.strip()) for n in names.split(",")]
+    if not sep or factor <= 0 or None in targets:
+        raise ConfigError(
+            f"--slowdown {text!r}: expected DELEGATE=PERCENT, e.g. vx=8% "
+            f"(delegates: {', '.join(SLOWDOWN_TARGETS)})"
+        )
+    return {"slowdown": factor, "slowdown_delegates": sorted(set(targets))}
+
+
+EMULATOR_BSP = click.option(
+    "--emulate-bsp",
+    type=click.Choice(BSPS),
+    help="With --emulate: the NXP BSP release the emulated boards imitate (default lf-6.12).",
+)
+SLOWDOWN = click.option(
+    "--slowdown",
+    help="With --emulate: make the emulated boards slower for one delegate, e.g. vx=8% "
+    "(to watch a nightly catch a regression).",
+)
+
+
+def emulation_for(
+    boards: list[Board], emulate: bool, bsp: str | None, slowdown: str | None
+) -> Any:
+    """What `--emulate` asks of the pipeline: False, True, or an Emulation with settings."""
+    if not emulate:
+        if bsp or slowdown:
+            raise ConfigError("--emulate-bsp and --slowdown need --emulate")
+        return False
+    faults = parse_slowdown(slowdown)
+    if not bsp and not faults:
+        return True
+    from imxbench.board.connect import Emulation
+
+    return Emulation(faults={b.name: faults for b in boards} if faults else {}, bsp=bsp)
+
+
 DB = click.option(
     "--db",
     "db_url",
@@ -219,7 +271,28 @@ def reference_model() -> Path:
     )
 
 
+def writable_dir(path: Path, option: str) -> Path:
+    """`path` as a directory we can write into (created if missing); ConfigError naming the
+    option and the path when it is a file, cannot be created, or is read-only."""
+    import tempfile
+
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path, prefix=".imxbench-probe-"):
+            pass  # os.access would miss a read-only mount when running as root
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{option} {path}: not writable ({reason})") from None
+    return path
+
+
 def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Board]:
+    if not [n for n in names.split(",") if n.strip()]:
+        raise ConfigError(
+            f"--board {names!r}: no board named", "give a board, a list a,b, 'all' or 'tag:NAME'"
+        )
     if emulate and all(n in SOCS for n in names.split(",")) and not inventory_path.exists():
         return [emulated_board(n, n) for n in names.split(",")]
     if "," not in names and names != "all" and not names.startswith("tag:"):

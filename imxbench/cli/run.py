@@ -12,13 +12,18 @@ import click
 from imxbench.cli.options import (
     DB,
     EMULATE,
+    EMULATOR_BSP,
     INVENTORY,
     MODEL,
+    SLOWDOWN,
     accuracy_options,
     benchmark_settings,
+    emulation_for,
     reference_model,
     resolve_boards,
+    writable_dir,
 )
+from imxbench.cli.output import echo
 from imxbench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -55,6 +60,8 @@ if TYPE_CHECKING:
 @accuracy_options
 @DB
 @EMULATE
+@EMULATOR_BSP
+@SLOWDOWN
 @INVENTORY
 @click.option(
     "--format",
@@ -74,6 +81,8 @@ def run(
     accuracy: AccuracyRequest | None,
     db_url: str | None,
     emulate: bool,
+    emulate_bsp: str | None,
+    slowdown: str | None,
     inventory_path: Path,
     fmt: str,
 ) -> None:
@@ -89,9 +98,13 @@ def run(
     from imxbench.run.recording import announced_run, new_header, record_of
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
+    emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     model = model_path or reference_model()
     if not model.is_file():
         raise ConfigError(f"{model}: model file not found (--model)")
+    writable_dir(reports_dir, "--reports")
+    if resume is not None:
+        writable_dir(resume, "--resume")
     store = DeferredStore(db_url, reports_dir)  # opened while the boards work
     resumed = resume.name if resume else None
     header = new_header("run", model, settings, reports_dir, emulated=emulate, run_id=resumed)
@@ -116,7 +129,7 @@ def run(
             settings,
             reports_dir,
             default_cache_root(),
-            emulate=emulate,
+            emulate=emulation,
             progress=progress,
             resume=resume,
             accuracy=accuracy,
@@ -126,7 +139,7 @@ def run(
         )
         store.record_run(record_of(result, header))
     for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format
-        click.echo(f"\nWARNING: {warning}\n", err=True)
+        echo(f"\nWARNING: {warning}\n", err=True)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -142,18 +155,20 @@ def run(
             )
         )
     elif fmt == "csv":
-        click.echo(result.table.to_csv(index=False), nl=False)
+        from imxbench.analysis.results import csv_safe
+
+        click.echo(csv_safe(result.table).to_csv(index=False), nl=False)
     else:
         from imxbench.analysis.results import render_summary
 
-        click.echo(render_summary(result.summary))
+        echo(render_summary(result.summary))
         if result.accuracy is not None:
             from imxbench.accuracy.summary import render_accuracy
 
-            click.echo("\n" + render_accuracy(result.accuracy))
+            echo("\n" + render_accuracy(result.accuracy))
         click.echo(f"\nresults: {result.out_dir}")
         for line in result.failures:
-            click.echo(f"FAILED {line}", err=True)
+            echo(f"FAILED {line}", err=True)
     report_at_end(result.out_dir, to_stdout=fmt == "text")
     if result.failures:
         sys.exit(1)
@@ -166,6 +181,6 @@ def report_at_end(run_dir: Path, to_stdout: bool) -> None:
     try:
         path = write_run_report(run_dir)
     except Exception as exc:  # never lose a run to its report
-        click.echo(f"imxbench: report not written: {exc}", err=True)
+        echo(f"imxbench: report not written: {exc}", err=True)
         return
     click.echo(f"report: {path.resolve()}", err=not to_stdout)

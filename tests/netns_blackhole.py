@@ -19,12 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-from tests.locations import IMXBENCH
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from imxbench.emulator.board_image import build_board_state  # noqa: E402
+from tests.locations import IMXBENCH  # noqa: E402
 from tests.ssh_servers import start_board_sshd  # noqa: E402
 
 GIVE_UP_S = 300.0  # imxbench not ended by then: a hang (the test fails on it)

@@ -12,10 +12,16 @@ and environment as the benchmark cells, on the graph that was benchmarked (for E
 Vela-compiled one). The CPU runs once, with the threads of its cell with the most. The result file
 is downloaded to `reports/<run-id>/accuracy/<board>/<delegate>.npz` and turned into metrics
 (accuracy_stats.py). A failure fails that accuracy cell only; the other delegates go on.
+A dropped connection is re-opened with backoff, as in the benchmark phase, and the evaluation
+in flight runs again; a failed upload, or a board that stays away, fails the phase (PhaseFailed:
+the run is partial, the benchmark results are kept). A cancel (Ctrl-C, SIGTERM) kills the
+evaluation in flight on the board and starts no other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 import shlex
 import tempfile
@@ -52,12 +58,12 @@ from imxbench.board.deploy import deploy_file, file_sha256
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.config.inventory import Board
-from imxbench.errors import ConfigError, ImxbenchError, RemoteTimeout
+from imxbench.errors import ConfigError, ConnectError, ImxbenchError, RemoteTimeout
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
-    from imxbench.run.pipeline import BoardHook, BoardRun
+    from imxbench.run.pipeline import BoardHook, BoardRun, Connection
 
 SCRIPT = Path(__file__).resolve().parents[1] / "board" / "scripts" / "evaluate.py"
 REMOTE_SUBDIR = "accuracy"
@@ -167,16 +173,16 @@ class Evaluation:
     def board_hook(self, specs: list[DelegateSpec], out_dir: Path) -> BoardHook:
         """The pipeline's `after_cells` hook that evaluates `specs` on a board."""
 
-        def hook(session: BoardSession, run: BoardRun, say: Progress) -> None:
+        def hook(conn: Connection, run: BoardRun, say: Progress) -> None:
             benchmarked = [(r.delegate, r.cell, r.threads) for r in run.records]
-            self.run_on_board(session, run.facts, run.deployed, specs, benchmarked, out_dir, say)
+            self.run_on_board(conn, run.facts, run.deployed, specs, benchmarked, out_dir, say)
 
         return hook
 
     # -- on a board ----------------------------------------------------------------------------
     def run_on_board(
         self,
-        session: BoardSession,
+        conn: Connection,
         facts: BoardFacts | None,
         deployed: dict[str, str],
         specs: list[DelegateSpec],
@@ -188,8 +194,10 @@ class Evaluation:
 
         `benchmarked` lists the board's benchmark steps as (delegate, cell, threads): each
         delegate is evaluated with the settings of its cell (the CPU: its most threads).
+        Raises PhaseFailed when the phase cannot go on (the upload failed, the board stays
+        away) and Cancelled on a cancel; the cells that finished are kept either way.
         """
-        board = session.board
+        board = conn.session.board
         cpu_count = int((facts.raw.get("cpu_count") if facts else 0) or 1)
         chosen = {s.name: _cell_for(s, benchmarked, cpu_count) for s in specs}
         cells: list[AccuracyCell] = []
@@ -203,38 +211,115 @@ class Evaluation:
             )
         )
         try:
-            if not (facts and facts.raw.get("python3")):
-                raise ConfigError(
-                    "no python3 on the board; the accuracy evaluation needs python3 with numpy "
-                    "and tflite_runtime"
-                )
-            data = deploy_file(session, self.packed, REMOTE_SUBDIR).remote
-            script = deploy_file(session, SCRIPT, REMOTE_SUBDIR).remote
-        except ImxbenchError as exc:
-            cells = [_failed(board, s.name, chosen[s.name][0], exc.message) for s in specs]
-        else:
-            for spec in specs:
-                name, threads = chosen[spec.name]
-                graph = deployed.get(spec.name)
-                if graph is None:
-                    cells.append(_failed(board, spec.name, name, "the model was not deployed"))
-                    continue
-                target = _Target(spec, name, threads, graph)
-                cell = self._run_delegate(session, facts, target, data, script, out_dir, say)
-                cells.append(cell)
-                say(
-                    ProgressEvent(
-                        board.name,
-                        "accuracy",
-                        _outcome(cell),
-                        f"accuracy {spec.name}",
-                        phase="accuracy",
-                        status="failed" if cell.error else "ok",
-                    )
-                )
-        with self._lock:
-            self.cells.extend(cells)
+            self._evaluate(conn, facts, deployed, specs, chosen, cells, out_dir, say)
+        finally:
+            with self._lock:
+                self.cells.extend(cells)
         return cells
+
+    def _evaluate(
+        self,
+        conn: Connection,
+        facts: BoardFacts | None,
+        deployed: dict[str, str],
+        specs: list[DelegateSpec],
+        chosen: dict[str, tuple[str, int | None]],
+        cells: list[AccuracyCell],
+        out_dir: Path,
+        say: Progress,
+    ) -> None:
+        """Upload, then evaluate each delegate in turn, appending its cell to `cells`."""
+        from imxbench.run.pipeline import BOARD_SIDE_ERRORS, Cancelled, PhaseFailed
+
+        board = conn.session.board
+
+        def fail_the_rest(error: str) -> None:
+            done = {c.delegate for c in cells}
+            cells.extend(
+                _failed(board, s.name, chosen[s.name][0], error)
+                for s in specs
+                if s.name not in done
+            )
+
+        if not (facts and facts.raw.get("python3")):
+            fail_the_rest(
+                "no python3 on the board; the accuracy evaluation needs python3 with numpy "
+                "and tflite_runtime"
+            )
+            return
+        try:
+            data, script = conn.retrying(
+                "the accuracy upload",
+                lambda session: (
+                    deploy_file(session, self.packed, REMOTE_SUBDIR).remote,
+                    deploy_file(session, SCRIPT, REMOTE_SUBDIR).remote,
+                ),
+            )
+        except (ImxbenchError, *BOARD_SIDE_ERRORS) as exc:
+            error = self._upload_error(conn, exc)
+            fail_the_rest(error)
+            raise PhaseFailed("accuracy", f"{board.name}: accuracy phase failed: {error}") from None
+        for spec in specs:
+            if conn.cancel.is_set():
+                raise Cancelled()
+            name, threads = chosen[spec.name]
+            graph = deployed.get(spec.name)
+            if graph is None:
+                cells.append(_failed(board, spec.name, name, "the model was not deployed"))
+                continue
+            target = _Target(spec, name, threads, graph)
+            try:
+                cell = conn.retrying(
+                    f"accuracy {spec.name}",
+                    functools.partial(
+                        self._run_delegate,
+                        facts=facts,
+                        target=target,
+                        data=data,
+                        script=script,
+                        out_dir=out_dir,
+                        say=say,
+                    ),
+                )
+            except ConnectError as exc:  # the board stays away: the phase ends here
+                fail_the_rest(exc.message)
+                raise PhaseFailed("accuracy", exc.message, exc.hint) from None
+            if conn.cancel.is_set():
+                raise Cancelled()  # the evaluation was killed under us: not a result
+            cells.append(cell)
+            say(
+                ProgressEvent(
+                    board.name,
+                    "accuracy",
+                    _outcome(cell),
+                    f"accuracy {spec.name}",
+                    phase="accuracy",
+                    status="failed" if cell.error else "ok",
+                )
+            )
+
+    def _upload_error(self, conn: Connection, exc: BaseException) -> str:
+        """Why the upload failed, in one line: with the free space of the workdir when the
+        board can still tell (an SFTP server says only "Failure" for a full disk)."""
+        text = exc.message if isinstance(exc, ImxbenchError) else f"{type(exc).__name__}: {exc}"
+        text = text.removeprefix(conn.session.board.name + ": ")
+        size_kb = self.packed.stat().st_size // 1024 + 1
+        folder = f"{conn.session.board.workdir}/{REMOTE_SUBDIR}"
+        try:
+            df = conn.session.run(
+                f"df -Pk {shlex.quote(folder)} | awk 'NR==2 {{print $4}}'",
+                timeout_s=15,
+                check=False,
+            )
+            free_kb = int(df.stdout_text.strip())
+        except (ImxbenchError, ValueError, OSError, EOFError):
+            return f"uploading the data ({size_kb} kB) failed: {text}"
+        if free_kb < size_kb:
+            return (
+                f"not enough space in {folder} for the accuracy data: it needs {size_kb} kB, "
+                f"{free_kb} kB are free ({text})"
+            )
+        return f"uploading the data ({size_kb} kB) failed: {text}"
 
     def _run_delegate(
         self,
@@ -264,7 +349,7 @@ class Evaluation:
         local = out_dir / "accuracy" / board.name / f"{spec.name}.npz"
         started = time.monotonic()
         progress = _ProgressLines(board.name, f"accuracy {spec.name}", say)
-        try:
+        try:  # a ConnectError (or paramiko's own) goes up: the caller reconnects and runs it again
             _make_env_dirs(session, env)
             run = session.run(
                 argv,
@@ -279,13 +364,21 @@ class Evaluation:
                 error = _script_error(run.stderr_text) or _exit_reason(run.exit_status)
                 return failed(error, tail)
             local.parent.mkdir(parents=True, exist_ok=True)
-            session.get(remote_out, local)
-            session.run(["rm", "-f", remote_out], timeout_s=30, check=False)
-            result = read_board_result(local, len(self.dataset), self.classes)
+            try:
+                session.get(remote_out, local)
+            except OSError as exc:
+                if not session.is_alive:
+                    raise ConnectError(f"{board.name}: connection lost: {exc}") from None
+                return failed(f"cannot download the result file: {exc}")
         except RemoteTimeout as exc:
             return failed(exc.message, exc.stderr_tail)
+        except ConnectError:
+            raise
         except ImxbenchError as exc:
             return failed(exc.message)
+        _remove_quietly(session, remote_out)  # the result is here: a failure now loses nothing
+        try:
+            result = read_board_result(local, len(self.dataset), self.classes)
         except (OSError, ValueError, KeyError) as exc:
             return failed(f"bad result file: {exc}")
         return self._cell(board, target, result, local, started)
@@ -386,6 +479,12 @@ class _ProgressLines:
                 done=int(done),
             )
         return ProgressEvent(self._board, "accuracy", text, self._cell, phase="accuracy")
+
+
+def _remove_quietly(session: BoardSession, remote: str) -> None:
+    # the connection may have dropped: the next evaluation reconnects
+    with contextlib.suppress(ImxbenchError, OSError, EOFError):
+        session.run(["rm", "-f", remote], timeout_s=30, check=False)
 
 
 def _make_env_dirs(session: BoardSession, env: dict[str, str]) -> None:

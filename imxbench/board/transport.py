@@ -34,7 +34,48 @@ WINDOW_BYTES = 16 * 1024 * 1024  # a deep window and large packets: 2x paramiko'
 MAX_PACKET_BYTES = 256 * 1024
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 STDERR_TAIL_CHARS = 2000
+CAPTURE_BYTES = 2 * 1024 * 1024
+"""What `run` keeps of each output stream by default: the first and the last half of this (a
+board that floods its output must neither fill our memory nor outlive its timeout)."""
+READ_BYTES = 65536
 Output = Callable[[bytes], object]
+
+
+class OutputCapture:
+    """One output stream as kept: its first `limit / 2` bytes and its last `limit / 2`; what
+    lies between is dropped, counted, and stated where it was (`getvalue`)."""
+
+    def __init__(self, limit: int = CAPTURE_BYTES) -> None:
+        self._head_limit = limit // 2
+        self._tail_limit = limit - self._head_limit
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail += data
+            if len(self._tail) > 2 * self._tail_limit:  # trimmed now and then: amortised
+                del self._tail[: len(self._tail) - self._tail_limit]
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.total - len(self._head) - self._tail_limit)
+
+    def getvalue(self) -> bytes:
+        tail = self._tail[-self._tail_limit :] if self._tail_limit else b""
+        if not self.dropped:
+            return bytes(self._head + tail)
+        note = (
+            f"\n[imxbench: {self.dropped} bytes of output dropped here: kept the first "
+            f"{len(self._head)} and the last {len(tail)} of {self.total}]\n"
+        ).encode()
+        return bytes(self._head) + note + bytes(tail)
 
 
 @dataclass(frozen=True)
@@ -189,6 +230,7 @@ class BoardSession:
         on_stderr: Output | None = None,
         check: bool = True,
         hangup_kills: bool = False,
+        capture_bytes: int = CAPTURE_BYTES,
     ) -> CommandResult:
         """Run a command on the board and wait for it.
 
@@ -196,13 +238,16 @@ class BoardSession:
         before the exception propagates. `check` raises RemoteCommandError on a non-zero exit.
         `hangup_kills` (no `stdin`): should this client vanish, the board kills the command
         (see _process_group_wrapper) — for long commands, e.g. a benchmark step.
+        Of each output stream the result keeps the first and last `capture_bytes / 2` (the
+        callbacks see all of it), stating what was dropped; the timeout holds while the
+        command writes, however fast.
         """
         if hangup_kills and stdin is not None:
             raise ValueError("hangup_kills needs the channel's stdin: no stdin data with it")
         command = quote_command(argv, env)
         channel = self._open_channel()
         started = time.monotonic()
-        stdout, stderr = bytearray(), bytearray()
+        stdout, stderr = OutputCapture(capture_bytes), OutputCapture(capture_bytes)
         pgid: list[int] = []
         self._running[channel.get_id()] = pgid
         try:
@@ -223,7 +268,7 @@ class BoardSession:
         finally:
             self._running.pop(channel.get_id(), None)
             channel.close()
-        err_text = _strip_marker(bytes(stderr))
+        err_text = _strip_marker(stderr.getvalue())
         if status is None:
             self._kill_group(pgid)
             raise RemoteTimeout(
@@ -234,7 +279,9 @@ class BoardSession:
                 f"{self.board.name}: `{command}` timed out after {timeout_s:g} s; "
                 "its process group was killed",
             )
-        result = CommandResult(command, status, bytes(stdout), err_text, time.monotonic() - started)
+        result = CommandResult(
+            command, status, stdout.getvalue(), err_text, time.monotonic() - started
+        )
         if check and status != 0:
             raise RemoteCommandError(self.board.name, command, status, _tail(err_text))
         return result
@@ -251,32 +298,44 @@ class BoardSession:
         self,
         channel: paramiko.Channel,
         deadline: float,
-        stdout: bytearray,
-        stderr: bytearray,
+        stdout: OutputCapture,
+        stderr: OutputCapture,
         pgid: list[int],
         on_stdout: Output | None,
         on_stderr: Output | None,
     ) -> int | None:
-        """Stream both outputs until exit; None when the deadline passed first."""
-        marker_done = False
+        """Stream both outputs until exit; None when the deadline passed first (checked after
+        every read: a command that never stops writing still times out)."""
+        pending: bytearray | None = bytearray()  # stderr held back until the PGID line is seen
         while True:
             progressed = False
-            while channel.recv_ready():
-                data = channel.recv(65536)
-                stdout += data
+            if channel.recv_ready():
+                data = channel.recv(READ_BYTES)
+                stdout.add(data)
                 if on_stdout:
                     on_stdout(data)
                 progressed = True
-            while channel.recv_stderr_ready():
-                data = channel.recv_stderr(65536)
-                stderr += data
+            if channel.recv_stderr_ready():
+                data = channel.recv_stderr(READ_BYTES)
                 progressed = True
-                if not marker_done:
+                if pending is not None:
                     # Hold stderr back until the wrapper's PGID line has been seen and removed.
-                    marker_done = _find_pgid(stderr, pgid)
-                    data = _strip_marker(bytes(stderr)) if marker_done else b""
-                if on_stderr and data:
-                    on_stderr(data)
+                    pending += data
+                    if _find_pgid(pending, pgid):
+                        data, pending = _strip_marker(bytes(pending)), None
+                    elif len(pending) > 2 * READ_BYTES:  # no marker (yet): bounded, all the same
+                        data = bytes(pending[:-READ_BYTES])
+                        del pending[:-READ_BYTES]
+                    else:
+                        data = b""
+                if data:
+                    stderr.add(data)
+                    if on_stderr:
+                        on_stderr(data)
+            if time.monotonic() > deadline:
+                return None
+            if progressed:
+                continue
             if (
                 channel.exit_status_ready()
                 and not channel.recv_ready()
@@ -286,13 +345,12 @@ class BoardSession:
                 if status == -1 and not self._transport.is_active():
                     # paramiko's "no exit status": the connection died, not the command
                     raise EOFError("transport closed")
+                if pending:  # no PGID line came: what was held back is the command's
+                    stderr.add(bytes(pending))
                 return status
             if channel.closed and not self._transport.is_active():
                 raise EOFError("transport closed")
-            if time.monotonic() > deadline:
-                return None
-            if not progressed:
-                select.select([channel], [], [], 0.05)
+            select.select([channel], [], [], 0.05)
 
     def interrupt(self) -> None:
         """Kill the process groups of every command in flight (callable from another thread);

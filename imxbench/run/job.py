@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from imxbench.board.connect import Emulation
 from imxbench.config.delegates import DelegateSpec, select_delegates
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError
+from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, prepare_model
 from imxbench.run.pipeline import (
@@ -34,6 +35,7 @@ from imxbench.run.pipeline import (
     CancelToken,
     StepKey,
     StepRecord,
+    read_journal,
     run_board,
 )
 
@@ -108,8 +110,13 @@ def run_job(
         evaluation = Evaluation.prepare(accuracy, model)
     kept_rows: list[dict[str, Any]] = []
     done: dict[str, frozenset[StepKey]] = {}
+    model_sha256 = next(iter(prepared.values())).source_sha256 if prepared else None
     if resume is not None:
+        resume = check_resume(resume, reports_dir, boards, model, model_sha256)
         kept_rows, done = previous_steps(resume)
+        journaled = _journaled_rows(resume, boards, prepared, settings, done)
+        kept_rows += journaled
+        done = _steps_of(kept_rows)
         run_id, out_dir = resume.name, resume
     else:
         run_id = run_id or new_run_id()  # given: announced in the results history already
@@ -118,6 +125,7 @@ def run_job(
     run_doc = {
         "run_id": run_id,
         "model": str(model),
+        "model_sha256": model_sha256,
         "boards": [b.name for b in boards],
         "delegates": delegate_names,
         "settings": settings.as_dict(),
@@ -164,6 +172,7 @@ def run_job(
             "interrupted": interrupted,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "resumed_steps": len(kept_rows),
+            "phases": {r.board.name: r.phases for r in board_runs},
         },
     )
     result = JobResult(run_id, out_dir, board_runs, table, summary, evaluation)
@@ -234,7 +243,28 @@ def _run_boards(
             except KeyboardInterrupt:
                 interrupted = True
                 token.cancel()
-        return [f.result() for f in futures], interrupted, preloader.error
+        runs = [
+            _outcome(b, f, out_dir, done.get(b.name, frozenset()))
+            for b, f in zip(boards, futures, strict=True)
+        ]
+        return runs, interrupted, preloader.error
+
+
+def _outcome(
+    board: Board, future: Future[BoardRun], out_dir: Path, skip: frozenset[StepKey]
+) -> BoardRun:
+    """The board's run; should its thread have died of something unforeseen, the board failed
+    with that error, and its finished steps are taken from their journal (nothing is lost)."""
+    try:
+        return future.result()
+    except Exception as exc:
+        run = BoardRun(board, error=f"{board.name}: {type(exc).__name__}: {exc}")
+        run.records = [
+            r
+            for r, _ in read_journal(out_dir)
+            if r.board == board.name and (r.cell, r.kind, r.repetition) not in skip
+        ]
+        return run
 
 
 class _Preloader:
@@ -286,6 +316,41 @@ class _Preloader:
                     getattr(loaded, function)()
 
 
+def check_resume(
+    run_dir: Path, reports_dir: Path, boards: list[Board], model: Path, sha256: str | None
+) -> Path:
+    """`--resume DIR`: DIR must be a run directory of this reports directory, of a run of the
+    same boards and model (else ConfigError, before anything is written). Returns it resolved."""
+    resolved = run_dir.resolve()
+    reports = reports_dir.resolve()
+    if resolved.parent != reports:
+        raise ConfigError(
+            f"--resume {run_dir}: not a run directory of the reports directory {reports_dir}"
+        )
+    try:
+        doc = json.loads((resolved / "run.json").read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--resume {run_dir}: not a run directory (run.json: {exc})") from None
+    before, now = sorted(doc.get("boards") or []), sorted(b.name for b in boards)
+    if before != now:
+        raise ConfigError(
+            f"--resume {run_dir}: that run was on boards {', '.join(before) or '(none)'}, "
+            f"not {', '.join(now)}"
+        )
+    same = (
+        doc["model_sha256"] == sha256
+        if doc.get("model_sha256") and sha256
+        else Path(str(doc.get("model"))).resolve() == model.resolve()
+    )
+    if not same:
+        raise ConfigError(
+            f"--resume {run_dir}: that run was of the model {doc.get('model')}, not {model}"
+        )
+    return resolved
+
+
 def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:
     """The successful rows of an earlier (partial) run, and the steps they cover per board."""
     path = run_dir / "results.json"
@@ -296,10 +361,52 @@ def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, froze
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot resume from it: {exc}") from None
     kept = [r for r in rows if r.get("status") == "ok"]
+    return kept, _steps_of(kept)
+
+
+def _steps_of(rows: list[dict[str, Any]]) -> dict[str, frozenset[StepKey]]:
     done: dict[str, set[StepKey]] = {}
-    for r in kept:
+    for r in rows:
         done.setdefault(r["board"], set()).add((r["cell"], r["kind"], int(r["repetition"])))
-    return kept, {board: frozenset(steps) for board, steps in done.items()}
+    return {board: frozenset(steps) for board, steps in done.items()}
+
+
+def _journaled_rows(
+    run_dir: Path,
+    boards: list[Board],
+    prepared: dict[str, PreparedModel],
+    settings: RunSettings,
+    known: dict[str, frozenset[StepKey]],
+) -> list[dict[str, Any]]:
+    """The successful steps in the run's journal (pipeline.journal_step) that `known` (the
+    results.json of an earlier end) lacks: after a SIGKILL, the journal is all there is."""
+    by_name = {b.name: b for b in boards}
+    rows: list[dict[str, Any]] = []
+    seen = {board: set(steps) for board, steps in known.items()}
+    for record, graph in read_journal(run_dir):
+        key = (record.cell, record.kind, record.repetition)
+        board = by_name.get(record.board)
+        if (
+            record.status != "ok"
+            or board is None
+            or record.delegate not in prepared
+            or key in seen.setdefault(record.board, set())
+        ):
+            continue
+        seen[record.board].add(key)
+        run = BoardRun(board, facts=_facts_on_disk(run_dir, board.name))
+        if graph:
+            run.deployed[record.delegate] = graph
+        rows.append(_row(run_dir.name, run, record, prepared[record.delegate], settings))
+    return rows
+
+
+def _facts_on_disk(run_dir: Path, board: str) -> BoardFacts | None:
+    try:
+        raw = json.loads((run_dir / "facts" / f"{board}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return BoardFacts(raw) if isinstance(raw, dict) else None
 
 
 def _row(
@@ -368,7 +475,15 @@ def _write_outputs(
     (out_dir / "summary.json").write_text(summary.to_json(orient="records", indent=1) or "[]")
     _write_json(
         out_dir / "boards.json",
-        [{"board": r.board.name, "error": r.error, "failed_cells": r.failed_cells} for r in runs],
+        [
+            {
+                "board": r.board.name,
+                "error": r.error,
+                "failed_cells": r.failed_cells,
+                "phases": r.phases,
+            }
+            for r in runs
+        ],
     )
 
 

@@ -1,12 +1,17 @@
 """The benchmark pipeline for one board: probe, deploy, run the plan, parse, record.
 
 A failing step fails its cell (with the error and the stderr tail); the other cells go on.
-A lost connection fails the cells that had not finished; what finished is kept.
+A lost connection is re-opened with backoff (in every phase: `Connection.retrying`); when the
+board stays away, the cells that had not finished fail and what finished is kept. Every step's
+record is appended to `steps/<board>.jsonl` (flushed to disk) the moment it finishes, so that
+`--resume` skips it after any kind of death, SIGKILL included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import posixpath
 import shlex
 import threading
@@ -15,13 +20,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from imxbench.analysis.benchmark_log import parse_log
 from imxbench.analysis.plan import Cell, RunSettings, Step, plan_cells
 from imxbench.board.connect import Emulation, emulated
 from imxbench.board.deploy import deploy_bytes, deploy_file
 from imxbench.board.probe import probe_board
+from imxbench.board.ssh_import import paramiko
 from imxbench.board.transport import BoardSession, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
@@ -30,11 +36,26 @@ from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel
 
-BoardHook = Callable[[BoardSession, "BoardRun", Progress], None]
-"""Work run in the board's session after its benchmark cells (run_board's `after_cells`)."""
+BoardHook = Callable[["Connection", "BoardRun", Progress], None]
+"""Work run on the board's connection after its benchmark cells (run_board's `after_cells`);
+it reconnects through `Connection.retrying`, stops on `Connection.cancel`, and reports its own
+failure as PhaseFailed."""
 StepKey = tuple[str, str, int]
 """(cell, kind, repetition): identifies a step across a run and its resumption."""
 RECONNECT_TRIES = 4
+JOURNAL_DIR = "steps"
+BOARD_SIDE_ERRORS = (OSError, EOFError, paramiko.SSHException)
+"""What paramiko raises when a connection or an SFTP request fails."""
+T = TypeVar("T")
+
+
+class PhaseFailed(InfrastructureError):
+    """A phase after the benchmark cells (the accuracy evaluation) failed as a whole: the phase
+    is marked failed and the run partial; what had finished is kept."""
+
+    def __init__(self, phase: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.phase = phase
 
 
 class Cancelled(Exception):
@@ -85,6 +106,34 @@ class Connection:
         self.cancel.watch(self.session, old)
         self.reconnects += 1
 
+    def retrying(self, what: str, work: Callable[[BoardSession], T]) -> T:
+        """`work(session)`; when the connection drops, reconnect (with backoff) and do it again,
+        once. `what` names the work in the error when the board stays away. Cancelled when the
+        job is being cancelled: a failure then is the cancel's doing."""
+        board = self.target.name
+        try:
+            return work(self.session)
+        except (ConnectError, *BOARD_SIDE_ERRORS) as exc:
+            if self.cancel.is_set():
+                raise Cancelled() from None
+            if self.session.is_alive and not isinstance(exc, ConnectError):
+                raise  # not the connection: the caller's to judge (e.g. an SFTP "disk full")
+            lost = exc
+        try:
+            self.reconnect()
+        except ConnectError as away:  # the board stays away: say what was lost, and when
+            raise ConnectError(
+                f"{board}: connection lost during {what}; "
+                f"reconnecting failed: {away.message.removeprefix(board + ': ')}",
+                lost.hint if isinstance(lost, ConnectError) else None,
+            ) from None
+        if self.cancel.is_set():
+            raise Cancelled()
+        try:
+            return work(self.session)
+        except BOARD_SIDE_ERRORS as exc:  # the second drop: as the first would have been
+            raise ConnectError(f"{board}: connection lost again during {what}: {exc}") from None
+
     def close(self) -> None:
         self.cancel.watch(None, self.session)
         self.session.close()
@@ -125,6 +174,8 @@ class BoardRun:
     deployed: dict[str, str] = field(default_factory=dict)  # delegate -> graph path on the board
     reconnects: int = 0
     interrupted: bool = False
+    phases: dict[str, str] = field(default_factory=dict)
+    """phase ("benchmark", "accuracy") -> "complete" | "failed" | "interrupted"."""
 
     @property
     def failed_cells(self) -> list[str]:
@@ -152,13 +203,15 @@ def run_board(
     result = BoardRun(board)
     say = progress or (lambda *_: None)
     cancel = cancel or CancelToken()
+    result.phases["benchmark"] = "failed"  # until it ends
     try:
         with board_target(board, emulate) as target:
             conn = Connection(target, cancel)
             try:
                 _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
+                result.phases["benchmark"] = "complete"
                 if after_cells is not None and not cancel.is_set():
-                    after_cells(conn.session, result, say)  # e.g. the accuracy evaluation
+                    _after_cells(after_cells, conn, result, say)  # e.g. the accuracy evaluation
             finally:
                 result.reconnects = conn.reconnects
                 conn.close()
@@ -169,10 +222,37 @@ def run_board(
         result.error = exc.message
     except InfrastructureError as exc:
         result.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    except BOARD_SIDE_ERRORS as exc:  # e.g. an SFTP failure outside any phase's own handling
+        result.error = f"{board.name}: {type(exc).__name__}: {exc}"
     if cancel.is_set():  # whatever failed after a cancel failed because of it
         result.interrupted = True
         result.error = f"{board.name}: interrupted"
+        for phase, status in result.phases.items():
+            if status != "complete":
+                result.phases[phase] = "interrupted"
     return result
+
+
+def _after_cells(hook: BoardHook, conn: Connection, result: BoardRun, say: Progress) -> None:
+    """The phase after the benchmark cells: its failure fails that phase (and makes the run
+    partial), never what the benchmark phase had finished."""
+    phase = "accuracy"
+    result.phases[phase] = "failed"  # until it ends
+    try:
+        hook(conn, result, say)
+    except PhaseFailed as exc:
+        result.phases[exc.phase] = "failed"
+        result.error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return
+    except Cancelled:
+        raise
+    except (InfrastructureError, *BOARD_SIDE_ERRORS) as exc:
+        message = exc.message if isinstance(exc, InfrastructureError) else f"{exc}"
+        result.error = f"{result.board.name}: {phase} phase failed: " + message.removeprefix(
+            result.board.name + ": "
+        )
+        return
+    result.phases[phase] = "complete"
 
 
 def _run_connected(
@@ -303,6 +383,7 @@ def _run_cell(
         if conn.cancel.is_set():
             raise Cancelled()  # the step was killed under us: not a measurement
         result.records.append(record)
+        journal_step(out_dir, record, result.deployed.get(record.delegate))
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
         say(
@@ -332,24 +413,12 @@ def _run_step_reconnecting(
     expects_delegate: bool,
 ) -> StepRecord:
     """Run a step; when the connection drops, reconnect (with backoff) and run it again once."""
-    try:
-        return _run_step(
-            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
-        )
-    except ConnectError as lost:
-        if conn.cancel.is_set():
-            raise Cancelled() from None
-        try:
-            conn.reconnect()
-        except ConnectError as away:  # the board stays away: say what was lost, and when
-            raise ConnectError(
-                f"{board.name}: connection lost during {cell.name} {_label(step)}; "
-                f"reconnecting failed: {away.message.removeprefix(board.name + ': ')}",
-                lost.hint,
-            ) from None
-        return _run_step(
-            conn.session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
-        )
+    return conn.retrying(
+        f"{cell.name} {_label(step)}",
+        lambda session: _run_step(
+            session, board, cell, step, settings, out_dir, expects_delegate=expects_delegate
+        ),
+    )
 
 
 def _label(step: Step) -> str:
@@ -475,7 +544,37 @@ def _failed(
     return _record(board, cell, step, "failed", error, stderr_tail, None, 0.0, {}, log_file)
 
 
+def journal_step(out_dir: Path, record: StepRecord, graph: str | None) -> None:
+    """Append a finished step's record to `steps/<board>.jsonl` and flush it to the disk: the
+    record survives any death of this process (resume reads it: `read_journal`)."""
+    path = out_dir / JOURNAL_DIR / f"{record.board}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({**dataclasses.asdict(record), "graph_on_board": graph}, default=str)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_journal(out_dir: Path) -> list[tuple[StepRecord, str | None]]:
+    """Every step record journaled under `out_dir`, with its graph on the board; a line cut by
+    a death mid-write is skipped."""
+    found: list[tuple[StepRecord, str | None]] = []
+    names = {f.name for f in dataclasses.fields(StepRecord)}
+    for path in sorted((out_dir / JOURNAL_DIR).glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                doc = json.loads(line)
+                record = StepRecord(**{k: v for k, v in doc.items() if k in names})
+            except (ValueError, TypeError):
+                continue
+            found.append((record, doc.get("graph_on_board")))
+    return found
+
+
 def _write_log(path: Path, step: Step, stdout: bytes, stderr: bytes) -> None:
+    """The step's output as captured: each stream at most the transport's CAPTURE_BYTES (its
+    head and tail), the bytes dropped between them stated where they were."""
     path.parent.mkdir(parents=True, exist_ok=True)
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env.items())
     header = f"$ {env} {shlex.join(step.argv)}\n".encode()

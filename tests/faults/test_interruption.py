@@ -18,6 +18,7 @@ from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.faults import update_faults
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.model.progress import ProgressEvent
 from imxbench.run.job import run_job
 from tests.emulator_fixtures import run_ssh
 from tests.locations import IMXBENCH
@@ -56,8 +57,8 @@ def test_connection_dropped_mid_run_reconnects_and_loses_nothing(
 ) -> None:
     drops = {"n": 0}
 
-    def progress(board: str, cell: str, message: str) -> None:
-        if cell == "cpu@2t" and message == "rep 1 ..." and drops["n"] == 0:
+    def progress(event: ProgressEvent) -> None:
+        if event.cell == "cpu@2t" and event.message == "rep 1 ..." and drops["n"] == 0:
             drops["n"] += 1
             board93.set_faults(drop_connection_on_exec=True)  # the very next exec is cut
 
@@ -80,8 +81,8 @@ def test_connection_dropped_mid_run_reconnects_and_loses_nothing(
 def test_board_reboot_mid_run_reconnects_with_backoff(
     board93: RunningEmulator, tmp_path: Path
 ) -> None:
-    def progress(board: str, cell: str, message: str) -> None:
-        if cell == "cpu@1t" and message.startswith("rep 2 ok"):
+    def progress(event: ProgressEvent) -> None:
+        if event.cell == "cpu@1t" and event.message.startswith("rep 2 ok"):
             board93.restart()  # the board reboots between two steps
 
     result = run_job(

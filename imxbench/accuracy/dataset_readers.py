@@ -14,7 +14,10 @@ A data set is labelled uint8 RGB images, height x width x 3 (HWC). Four layouts 
 * `image-folder` -- one sub-folder per class (CIFAR-10 class names or class numbers), holding
   image files (PNG, JPEG, BMP, ...) all of the same size.
 
-Every problem is a one-line ConfigError naming the path, file or row.
+Every problem is a one-line ConfigError naming the path, file or row. Inputs are bounded: labels
+must be class numbers below the model's class count (`classes`; MAX_CLASSES without one) before
+anything is sized by them, and images larger than MAX_IMAGE_PIXELS are refused undecoded
+(Pillow's decompression-bomb check, its warning made an error).
 """
 
 from __future__ import annotations
@@ -43,10 +46,21 @@ IC01_BYTES = IC01_SIDE * IC01_SIDE * 3
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff"}
 )
+MAX_CLASSES = 100_000
+"""Labels at or above this are refused even when the model's class count is not known (a label
+of 2**40 would otherwise size class tables of that many entries)."""
+MAX_IMAGE_PIXELS = 16_000_000
+"""The largest image (width x height) read from an image folder: classification test images are
+small; a larger one is refused as a decompression bomb before it is decoded."""
 
 
-def load_dataset(path: Path, limit: int | None = None, seed: int = SAMPLE_SEED) -> Dataset:
-    """Read the data set at `path` (format detected); with `limit`, a stratified sample."""
+def load_dataset(
+    path: Path, limit: int | None = None, seed: int = SAMPLE_SEED, classes: int | None = None
+) -> Dataset:
+    """Read the data set at `path` (format detected); with `limit`, a stratified sample.
+
+    `classes`: the model's class count; every label must be below it (ConfigError naming the
+    file and the label otherwise), checked before anything is sized by the labels."""
     fmt, where = detect_format(Path(path))
     reader = {
         "cifar10-python": _read_cifar,
@@ -54,7 +68,8 @@ def load_dataset(path: Path, limit: int | None = None, seed: int = SAMPLE_SEED) 
         "npy-pair": _read_npy_pair,
         "image-folder": _read_image_folder,
     }[fmt]
-    dataset = reader(where)
+    bound = MAX_CLASSES if classes is None else min(classes, MAX_CLASSES)
+    dataset = reader(where, bound)
     if len(dataset) == 0:
         raise ConfigError(f"{where}: the data set holds no images")
     return dataset if limit is None else stratified_sample(dataset, limit, seed)
@@ -132,7 +147,7 @@ def _unpickle(path: Path) -> dict[str, Any]:
     return {k.decode("latin-1") if isinstance(k, bytes) else str(k): v for k, v in data.items()}
 
 
-def _read_cifar(batch: Path) -> Dataset:
+def _read_cifar(batch: Path, bound: int) -> Dataset:
     data = _unpickle(batch)
     if "data" not in data or "labels" not in data:
         missing = [k for k in ("data", "labels") if k not in data]
@@ -149,7 +164,7 @@ def _read_cifar(batch: Path) -> Dataset:
     if len(labels) != len(raw):
         raise ConfigError(f"{batch}: {len(raw)} images but {len(labels)} labels")
     names = _cifar_meta_names(batch.parent / "batches.meta") or CIFAR10_CLASSES
-    _check_labels(labels, len(names), str(batch))
+    _check_labels(labels, min(len(names), bound), str(batch))
     images = raw.reshape(-1, 3, IC01_SIDE, IC01_SIDE).transpose(0, 2, 3, 1)
     files = data.get("filenames")
     if isinstance(files, list) and len(files) == len(raw):
@@ -171,7 +186,7 @@ def _cifar_meta_names(meta: Path) -> tuple[str, ...] | None:
 
 
 # -- EEMBC / MLPerf Tiny ic01 -------------------------------------------------------------------
-def _read_ic01(folder: Path) -> Dataset:
+def _read_ic01(folder: Path, bound: int) -> Dataset:
     labels_csv = folder / "y_labels.csv"
     try:
         text = labels_csv.read_text(encoding="utf-8", errors="replace")
@@ -199,6 +214,8 @@ def _read_ic01(folder: Path) -> Dataset:
             )
         if classes is None:
             classes = int(count)
+            if classes > bound:
+                raise ConfigError(f"{where}: {count} classes; the model has at most {bound}")
         elif int(count) != classes:
             raise ConfigError(f"{where}: {count} classes, earlier rows say {classes}")
         if not 0 <= int(label) < classes:
@@ -242,7 +259,7 @@ def _npy_pairs(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _read_npy_pair(where: Path) -> Dataset:
+def _read_npy_pair(where: Path, bound: int) -> Dataset:
     if where.is_file():
         if not where.name.startswith("x"):
             raise ConfigError(f"{where}: name the images file (x*.npy); its labels are y*.npy")
@@ -258,6 +275,7 @@ def _read_npy_pair(where: Path) -> Dataset:
         x, y = pairs[0]
     images = _pixels(_load_npy(x), x)
     labels = _labels(_load_npy(y), y, len(images))
+    _check_labels(labels, bound, str(y))
     ids = tuple(f"{x.name}[{i}]" for i in range(len(images)))
     names = class_names(int(labels.max()) + 1)
     return Dataset(images, labels, ids, names, x, "npy-pair", len(labels))
@@ -320,9 +338,12 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _read_image_folder(folder: Path) -> Dataset:
+def _read_image_folder(folder: Path, bound: int) -> Dataset:
     dirs = [d for d in _class_dirs(folder) if _image_files(d)]
     label_of = _folder_labels(folder, [d.name for d in dirs])
+    for name, label in label_of.items():
+        if label >= bound:
+            raise ConfigError(f"{folder / name}: label {label} is not in 0..{bound - 1}")
     images: list[np.ndarray] = []
     labels: list[int] = []
     ids: list[str] = []
@@ -365,11 +386,21 @@ def _folder_labels(folder: Path, names: list[str]) -> dict[str, int]:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's bomb check, at our (lower) cap
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ConfigError(
+            f"{path}: image too large, refused as a decompression bomb "
+            f"(more than {MAX_IMAGE_PIXELS} pixels; {_first_line(exc)})"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read image ({_first_line(exc)})") from None
 

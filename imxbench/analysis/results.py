@@ -140,6 +140,14 @@ def join_accuracy(summary: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataF
     return summary.merge(accuracy, on=["board", "delegate"], how="left")
 
 
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as written to results.csv and `run --format csv`: text cells a spreadsheet
+    would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) get a leading `'`."""
+    from imxbench.analysis.text_safety import csv_safe_table
+
+    return csv_safe_table(table)
+
+
 def render_summary(summary: pd.DataFrame) -> str:
     """A readable board x delegate comparison for the terminal."""
     if summary.empty:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from imxbench.cli.options import EMULATE, FORMAT, INVENTORY, resolve_board
+from imxbench.cli.output import echo
 from imxbench.config.inventory import Board, load_inventory
 
 
@@ -31,9 +32,7 @@ def boards(ctx: click.Context, inventory_path: Path, fmt: str) -> None:
         where = f"{row['user']}@{row['host']}:{row['port']:<6}"
         if row["place"]:
             where = f"labgrid place {row['place']}@{row['coordinator'] or '$LG_COORDINATOR'}"
-        click.echo(
-            f"{row['name']:<14} {row['soc']:<7} {where} workdir={row['workdir']} tags={tags}"
-        )
+        echo(f"{row['name']:<14} {row['soc']:<7} {where} workdir={row['workdir']} tags={tags}")
 
 
 def _board_row(board: Board) -> dict[str, Any]:
@@ -95,4 +94,4 @@ def boards_probe(inventory_path: Path, name: str, emulate: bool, fmt: str) -> No
         ("workdir free", f"{raw.get('workdir_free_kb')} kB"),
     ]
     for key, value in lines:
-        click.echo(f"{key:<16} {value if value is not None else '-'}")
+        echo(f"{key:<16} {value if value is not None else '-'}")

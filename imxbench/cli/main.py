@@ -11,6 +11,7 @@ import click
 
 from imxbench import __version__
 from imxbench.cli import boards, emulate, history, lab, nightly, parse_log, report, run
+from imxbench.cli.output import echo
 from imxbench.errors import ImxbenchError
 
 
@@ -63,9 +64,9 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ImxbenchError as exc:
-        click.echo(f"imxbench: {exc.message}", err=True)
+        echo(f"imxbench: {exc.message}", err=True)
         if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
+            echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
         _interrupted(exc)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from imxbench.cli.options import FORMAT
+from imxbench.cli.output import echo
 from imxbench.errors import ConfigError
 
 
@@ -28,7 +29,7 @@ def parse_log_command(log_file: Path, fmt: str) -> None:
         return
     for i, run in enumerate(runs, 1):
         delegates = ", ".join(f"{d['name']}:{d['execution']}" for d in run["delegates"]) or "none"
-        click.echo(
+        echo(
             f"run {i}: {run['status']:<10} avg={_us(run['inference_avg_us'])} "
             f"init={_us(run['init_us'])} first={_us(run['first_inference_us'])} "
             f"delegates={delegates}" + (f"  error: {run['error']}" if run["error"] else "")

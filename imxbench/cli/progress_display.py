@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from imxbench.analysis.text_safety import terminal_safe
 from imxbench.model.progress import ProgressEvent
 
 BAR_CELLS = 20
@@ -50,7 +51,7 @@ class ProgressDisplay:
             threading.Thread(target=self._tick, name="imxbench-progress", daemon=True).start()
 
     def __call__(self, event: ProgressEvent) -> None:
-        line = event.line
+        line = terminal_safe(event.line)  # board output may carry escape sequences
         with self._lock:
             if not self._live:
                 self._write(line + "\n")
@@ -82,7 +83,7 @@ class ProgressDisplay:
         text += f" · {_duration(elapsed)}"
         if 0 < done < planned:
             text += f", ~{_duration(elapsed / done * (planned - done))} left"
-        doing = [f"{board} {what}" for board, what in self._now.items() if what]
+        doing = [terminal_safe(f"{board} {what}") for board, what in self._now.items() if what]
         if doing:
             text += " · " + ", ".join(doing)
         return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

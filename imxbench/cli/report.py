@@ -20,7 +20,8 @@ import click
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Output file (html default: <run>/report.html; other formats: stdout).",
+    help="Output file (html default: <run>/report.html, for two RUNs "
+    "<reports>/compare-A-B/index.html; other formats: stdout).",
 )
 @click.option(
     "--format",
@@ -46,10 +47,14 @@ def report(
     merge: bool,
     night: str | None,
 ) -> None:
-    """Write the report of RUN (default: the newest run); several RUNs: the last compared
-    with the others; --merge / --night: several runs (nightly shards) as one page."""
+    """Write the report of RUN (default: the newest run); two RUNs A B: a comparison page of
+    B against A (neither run's own page changes); --merge / --night: several runs (nightly
+    shards) as one page. RUN: a run id, a unique prefix of one, `latest`, or a directory."""
     from imxbench.report.build import load_report, render, resolve_runs, write_report
 
+    if len(runs) == 2 and not (merge or night):
+        _compare(resolve_runs(runs, reports_dir), out, fmt)
+        return
     if merge or night:
         from imxbench.report.merge import merge_runs, night_runs
 
@@ -60,6 +65,35 @@ def report(
     else:
         data = load_report(resolve_runs(runs, reports_dir))
     if fmt != "html" and out is None:
-        click.echo(render(data, fmt), nl=False)
+        text = render(data, fmt)
+        if fmt == "markdown":  # read on a terminal; csv and json are data
+            from imxbench.cli.output import echo
+
+            echo(text, nl=False)
+        else:
+            click.echo(text, nl=False)
         return
+    from imxbench.cli.options import writable_dir
+
+    if out is not None:
+        writable_dir(out.parent, "--out")
+    else:  # <run>/report.html, and the reports directory's index.html
+        writable_dir(data.run.path, "the run directory")
+        writable_dir(data.run.path.parent, "--reports")
     click.echo(f"report: {write_report(data, fmt, out)}")
+
+
+def _compare(found: list[Path], out: Path | None, fmt: str) -> None:
+    from imxbench.report.compare import load_comparison, render_comparison, write_comparison
+
+    data = load_comparison(found[0], found[1])
+    if fmt != "html" and out is None:
+        click.echo(render_comparison(data, fmt), nl=False)
+        return
+    from imxbench.cli.options import writable_dir
+
+    if out is not None:
+        writable_dir(out.parent, "--out")
+    else:
+        writable_dir(data.b.run.path.parent, "--reports")
+    click.echo(f"report: {write_comparison(data, fmt, out)}")

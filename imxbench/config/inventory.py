@@ -153,7 +153,10 @@ class Inventory:
             if not chosen:
                 raise ConfigError(f"{self.path}: no board has the tag {tag!r}")
             return chosen
-        return [self.get(n.strip()) for n in names.split(",") if n.strip()]
+        chosen = [self.get(n.strip()) for n in names.split(",") if n.strip()]
+        if not chosen:
+            raise ConfigError(f"{self.path}: {names!r} names no board")
+        return chosen
 
 
 def load_inventory(path: Path = DEFAULT_INVENTORY, ssh_config: Path | None = None) -> Inventory:

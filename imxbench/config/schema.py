@@ -6,6 +6,7 @@ Unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,29 +35,126 @@ class Where:
         return ConfigError(f"{where}: {problem}", hint)
 
 
+MAX_YAML_BYTES = 1 << 20
+"""A boards.yaml or delegate file larger than this (1 MiB) is refused unread."""
+MAX_YAML_NODES = 100_000
+"""The most values a document may hold once its aliases are expanded (the alias budget): a few
+lines of nested aliases ("billion laughs") would otherwise grow without limit when walked."""
+
+
 def load_yaml_mapping(path: Path, label: str | None = None) -> tuple[dict[str, Any], Where]:
-    """Read a YAML file whose top level must be a mapping; any problem is a ConfigError."""
+    """Read a YAML file whose top level must be a mapping; any problem is a ConfigError.
+
+    Bounded: at most MAX_YAML_BYTES, and MAX_YAML_NODES values with aliases expanded; a key
+    given twice in one mapping is an error (YAML would silently keep the last one)."""
     import yaml  # imported here: `imxbench --help` should not pay for it
 
     where = Where(label or str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise where.error(f"larger than {MAX_YAML_BYTES // 1024} KiB; refusing to read it")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise where.error("file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise where.error(f"cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _bounded_yaml(text)
+    except _YamlLimit as exc:
+        raise where.error(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise where.error(f"{line}invalid YAML: {problem}") from None
+    except RecursionError:
+        raise where.error("invalid YAML: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise where.error(f"expected a mapping at the top level, got {type_name(data)}")
     return data, where
+
+
+class _YamlLimit(Exception):
+    """A document over a bound (alias budget, duplicate key): the message names the line."""
+
+
+def _bounded_yaml(text: str) -> Any:
+    """yaml.safe_load, with the alias budget and duplicate keys refused."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults`: explicit keys override merged ones
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the constructor says so below
+                    continue
+                if duplicate:
+                    line = key_node.start_mark.line + 1
+                    raise _YamlLimit(f"line {line}: duplicate key {_shown(key)}")
+            return super().construct_mapping(node, deep=deep)
+
+    loader = Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded_size(root: Any) -> None:
+    """Refuse a node graph that holds more than MAX_YAML_NODES values with aliases expanded
+    (aliases share nodes: sizes are memoized, so this costs one visit per distinct node)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            line = node.start_mark.line + 1
+            raise _YamlLimit(f"line {line}: a recursive alias; not supported")
+        active.add(key)
+        total = 1
+        if isinstance(node.value, list):
+            for item in node.value:
+                if isinstance(item, tuple):  # a mapping's (key, value) pair
+                    total += size(item[0]) + size(item[1])
+                else:
+                    total += size(item)
+                if total > MAX_YAML_NODES:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if size(root) > MAX_YAML_NODES:
+        raise _YamlLimit(
+            f"more than {MAX_YAML_NODES} values once its aliases are expanded; refusing it"
+        )
+
+
+def _shown(value: object) -> str:
+    """A value for an error message: repr, cut short (it may be any size)."""
+    import reprlib
+
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = 60
+    shorter.maxlist = shorter.maxdict = 4
+    return shorter.repr(value)
 
 
 def type_name(value: object) -> str:
@@ -120,26 +218,30 @@ def is_bool(value: Any, where: Where) -> bool:
 
 def is_port(value: Any, where: Where) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise where.error(f"expected a port number 1-65535, got {value!r}")
+        raise where.error(f"expected a port number 1-65535, got {_shown(value)}")
     return value
 
 
 def positive_int(value: Any, where: Where) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise where.error(f"expected a positive integer, got {value!r}")
+        raise where.error(f"expected a positive integer, got {_shown(value)}")
     return value
 
 
 def positive_number(value: Any, where: Where) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise where.error(f"expected a positive number, got {value!r}")
+        raise where.error(f"expected a positive number, got {_shown(value)}")
+    if not math.isfinite(value):  # `.nan` fails every comparison; `.inf` waits forever
+        raise where.error(f"expected a finite positive number, got {_shown(value)}")
     return float(value)
 
 
 def one_of(*choices: str) -> Callable[[Any, Where], str]:
     def check(value: Any, where: Where) -> str:
         if value not in choices:
-            raise where.error(f"unknown value {value!r}; expected one of: {', '.join(choices)}")
+            raise where.error(
+                f"unknown value {_shown(value)}; expected one of: {', '.join(choices)}"
+            )
         return str(value)
 
     return check

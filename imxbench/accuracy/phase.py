@@ -61,6 +61,7 @@ from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError, ConnectError, ImxbenchError, RemoteTimeout
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
+from imxbench.rundir.layout import RunDir
 
 if TYPE_CHECKING:
     from imxbench.run.pipeline import BoardHook, BoardRun, Connection
@@ -139,10 +140,10 @@ class Evaluation:
                 f"{model}: a Vela-compiled model cannot be run on the host for the reference; "
                 "give the source model"
             )
-        dataset = load_dataset(request.dataset, request.limit)
+        classes = info.outputs[0].elements if info.outputs else 0
+        dataset = load_dataset(request.dataset, request.limit, classes=classes or None)
         pre = preprocessing_for(info, request.channel_order)
         inputs = preprocess(pre, dataset.images)
-        classes = info.outputs[0].elements if info.outputs else 0
         if int(dataset.labels.max()) >= classes:
             raise ConfigError(
                 f"{dataset.source}: label {int(dataset.labels.max())} but the model has "
@@ -346,7 +347,7 @@ class Evaluation:
         if threads is not None:
             argv += ["--threads", str(threads)]
         env = {k: v.replace("{workdir}", board.workdir) for k, v in spec.env.items()}
-        local = out_dir / "accuracy" / board.name / f"{spec.name}.npz"
+        local = RunDir(out_dir).accuracy_file(board.name, spec.name, "npz")
         started = time.monotonic()
         progress = _ProgressLines(board.name, f"accuracy {spec.name}", say)
         try:  # a ConnectError (or paramiko's own) goes up: the caller reconnects and runs it again

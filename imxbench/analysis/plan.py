@@ -9,9 +9,11 @@ A *cell* is one (board, delegate, variant) — e.g. `cpu@1t`, `cpu@4t`, `vx`. Ea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
+from imxbench.model.facts import BoardFacts
 
 
 @dataclass(frozen=True)
@@ -24,15 +26,24 @@ class RunSettings:
     op_profile: bool = True
     cold_run: bool = True
     step_timeout_s: float = 600.0
+    cpu_governor: str | None = None  # set for the run, the previous one restored after it
+    cooldown_c: float | None = None  # wait until the SoC is below this before each step
+    cooldown_timeout_s: float = 300.0  # ... at most this long
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "repetitions": self.repetitions,
             "num_runs": self.num_runs,
             "warmup_runs": self.warmup_runs,
             "min_secs": self.min_secs,
             "threads": self.threads,
         }
+        # only when set: the settings of a run without them (and its series) stay as they were
+        if self.cpu_governor is not None:
+            out["cpu_governor"] = self.cpu_governor
+        if self.cooldown_c is not None:
+            out["cooldown_c"] = self.cooldown_c
+        return out
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,51 @@ class Cell:
     variant: str  # "" or e.g. "1t"
     threads: int | None
     steps: tuple[Step, ...] = field(default=())
+    route: str = ""
+    """How the cell reaches its accelerator on this board (`route_of`), for the plan and the
+    results: "cpu", "external delegate <library>", or ROUTE_BUILTIN_ETHOSU."""
 
     @property
     def name(self) -> str:
         return f"{self.delegate}@{self.variant}" if self.variant else self.delegate
+
+
+ROUTE_BUILTIN_ETHOSU = "built-in ethos-u op (TFLite 2.9, no external delegate)"
+"""The i.MX 93 on LF5.15: TFLite runs Vela's `ethos-u` custom op on the NPU itself."""
+
+
+def resolve_specs(specs: list[DelegateSpec], facts: BoardFacts | None) -> list[DelegateSpec]:
+    """The delegates as this board runs them. On a board whose TFLite has the built-in Ethos-U
+    op and no Ethos-U delegate library (i.MX 93, LF5.15: NXP_FACTS §4.3, §10) a Vela-compiled
+    cell runs without `--external_delegate_path` (and its options, which only the delegate
+    reads): the flag would fail to load the missing library."""
+    if facts is None or not facts.ethosu_builtin_op:
+        return list(specs)
+    return [
+        dataclasses.replace(spec, external_delegate_path=None, delegate_options={})
+        if uses_builtin_ethosu(spec, facts)
+        else spec
+        for spec in specs
+    ]
+
+
+def uses_builtin_ethosu(spec: DelegateSpec, facts: BoardFacts | None) -> bool:
+    """A Vela-compiled delegate whose library is not on a board with the built-in op."""
+    return (
+        facts is not None
+        and facts.ethosu_builtin_op
+        and spec.prepare == "vela"
+        and (spec.external_delegate_path or "") not in facts.delegate_libraries
+    )
+
+
+def route_of(spec: DelegateSpec) -> str:
+    """How a (resolved) delegate's cell runs: see Cell.route."""
+    if spec.external_delegate_path:
+        return f"external delegate {spec.external_delegate_path}"
+    if spec.prepare == "vela":
+        return ROUTE_BUILTIN_ETHOSU
+    return "cpu"
 
 
 def plan_cells(
@@ -70,7 +122,9 @@ def plan_cells(
         for variant, threads in _variants(spec, cpu_count, settings):
             base = Cell(spec.name, variant, threads)
             steps = _steps(spec, graphs[spec.name], benchmark_model, workdir, threads, settings)
-            cells.append(Cell(base.delegate, base.variant, base.threads, tuple(steps)))
+            cells.append(
+                Cell(base.delegate, base.variant, base.threads, tuple(steps), route_of(spec))
+            )
     return cells
 
 

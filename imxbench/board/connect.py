@@ -1,13 +1,15 @@
 """Opening a session to a board of the inventory — a real one, or one the emulator serves.
 
-With `emulate=True` an emulated board of the same SoC is started on 127.0.0.1 and the inventory
+With `emulate` an emulated board of the same SoC is started on 127.0.0.1 and the inventory
 entry keeps its name, workdir and tags but takes the emulator's address, port and host key.
-From there on the code path is the one real boards use.
+This happens here, at the edge (`emulated_boards` for a whole job): from there on the boards
+are plain inventory entries and the code path is the one real boards use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -59,3 +61,28 @@ def emulated(board: Board, setup: Emulation | None = None) -> Iterator[Board]:
             host_key_policy="strict",
             known_hosts=str(emulator.known_hosts_path),
         )
+
+
+@contextmanager
+def emulated_boards(boards: Sequence[Board], emulate: bool | Emulation) -> Iterator[list[Board]]:
+    """The boards a job reaches: as given, or (with `emulate`) one emulated board each, started
+    in parallel and stopped when the block ends, however it ends."""
+    if not emulate:
+        yield list(boards)
+        return
+    setup = emulate if isinstance(emulate, Emulation) else None
+    with ExitStack() as stack:
+        contexts = [emulated(board, setup) for board in boards]
+        with ThreadPoolExecutor(max_workers=max(1, len(contexts))) as pool:
+            futures = [pool.submit(context.__enter__) for context in contexts]
+            started: list[Board] = []
+            failure: BaseException | None = None
+            for context, future in zip(contexts, futures, strict=True):
+                try:
+                    started.append(future.result())
+                    stack.push(context)  # stopped on the way out, in reverse
+                except BaseException as exc:
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
+        yield started

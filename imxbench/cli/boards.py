@@ -18,7 +18,13 @@ from imxbench.config.inventory import Board, load_inventory
 @FORMAT
 @click.pass_context
 def boards(ctx: click.Context, inventory_path: Path, fmt: str) -> None:
-    """List the lab inventory (boards.yaml)."""
+    """List the lab inventory (boards.yaml).
+
+    \b
+    Examples:
+      imxbench boards
+      imxbench boards --format json
+    """
     ctx.obj = inventory_path
     if ctx.invoked_subcommand is not None:
         return
@@ -58,7 +64,13 @@ def _board_row(board: Board) -> dict[str, Any]:
 @FORMAT
 @click.pass_obj
 def boards_probe(inventory_path: Path, name: str, emulate: bool, fmt: str) -> None:
-    """Print the facts of board NAME (SoC, BSP, TFLite, delegates, NPU, ...)."""
+    """Print the facts of board NAME (SoC, BSP, TFLite, delegates, NPU, ...).
+
+    \b
+    Examples:
+      imxbench boards probe imx8mp --emulate
+      imxbench boards probe evk93 --format json
+    """
     from imxbench.board.connect import open_session
     from imxbench.board.probe import probe_board
     from imxbench.lab.places import reach_boards

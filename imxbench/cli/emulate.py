@@ -8,7 +8,12 @@ import click
 
 
 @click.command()
-@click.option("--soc", type=click.Choice(["imx8mp", "imx93"]), required=True)
+@click.option(
+    "--soc",
+    type=click.Choice(["imx8mp", "imx93"]),
+    required=True,
+    help="The SoC of the board to serve: i.MX 8M Plus or i.MX 93.",
+)
 @click.option(
     "--bsp",
     type=click.Choice(["lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12"]),
@@ -38,7 +43,13 @@ import click
     help="Run-to-run timing noise of the emulated board, percent.",
 )
 def emulate(soc: str, bsp: str | None, port: int, state_dir: Path | None, noise_pct: float) -> None:
-    """Serve an emulated i.MX board over SSH on 127.0.0.1 until Ctrl-C."""
+    """Serve an emulated i.MX board over SSH on 127.0.0.1 until Ctrl-C.
+
+    \b
+    Examples:
+      imxbench emulate --soc imx8mp --port 2222   # then: ssh -p 2222 root@127.0.0.1
+      imxbench emulate --soc imx93 --bsp lf-5.15
+    """
     from imxbench.emulator.launcher import serve
 
     serve(soc, port=port, state_dir=state_dir, bsp=bsp, noise_pct=noise_pct, write=click.echo)

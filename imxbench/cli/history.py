@@ -26,7 +26,9 @@ from imxbench.cli.output import echo
     help="Only runs started at or after this date (UTC).",
 )
 @click.option("--kind", type=click.Choice(["run", "nightly"]), help="Only this kind of run.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs."
+)
 @DB
 @REPORTS
 @FORMAT
@@ -41,7 +43,14 @@ def history(
     reports_dir: Path,
     fmt: str,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first.
+
+    \b
+    Examples:
+      imxbench history
+      imxbench history --board imx8mp --delegate vx --since 2026-11-01
+      imxbench history --format json
+    """
     from imxbench.history.store import open_store
     from imxbench.history.view import render_runs
 
@@ -77,7 +86,13 @@ def compare(
 ) -> None:
     """Judge run RUN_B against run RUN_A (ids, unique prefixes or 'latest'): RUN_A is the
     baseline night, its series' earlier nights teach the noise. Exit 1 when a cell regressed or
-    failed."""
+    failed.
+
+    \b
+    Examples:
+      imxbench compare 20261201 latest
+      imxbench compare 20261201 latest --format json
+    """
     from imxbench.history.baselines import compare_runs
     from imxbench.history.store import open_store
     from imxbench.history.view import render_verdicts
@@ -103,12 +118,23 @@ def baseline() -> None:
 
 @baseline.command("set")
 @click.argument("run")
-@click.option("--name", default="default", show_default=True)
+@click.option(
+    "--name",
+    default="default",
+    show_default=True,
+    help="The baseline's name (nightly --baseline named:NAME).",
+)
 @DB
 @REPORTS
 def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> None:
     """Make RUN the baseline NAME: this accepts its timings as the new normal (the nightly's
-    baseline starts at RUN; a regression up to it is no longer reported)."""
+    baseline starts at RUN; a regression up to it is no longer reported).
+
+    \b
+    Examples:
+      imxbench baseline set latest          # accept tonight's timings as the new normal
+      imxbench baseline set 20261203-0200 --name release-6.12
+    """
     from imxbench.history.store import open_store
     from imxbench.model.records import holder_name
 
@@ -123,7 +149,13 @@ def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> 
 @REPORTS
 @FORMAT
 def baseline_list(db_url: str | None, reports_dir: Path, fmt: str) -> None:
-    """List the named baselines."""
+    """List the named baselines.
+
+    \b
+    Examples:
+      imxbench baseline list
+      imxbench baseline list --format json
+    """
     from imxbench.history.store import open_store
 
     with open_store(db_url, reports_dir, create=False) as store:

@@ -23,7 +23,12 @@ def lab_group() -> None:
 )
 @FORMAT
 def lab_sweep(coordinator: str, fmt: str) -> None:
-    """Release the places of imxbench jobs that died (lease not renewed for twice its time)."""
+    """Release the places of imxbench jobs that died (lease not renewed for twice its time).
+
+    \b
+    Examples:
+      imxbench lab sweep --coordinator lab-host:20408
+    """
     from imxbench.lab.places import sweep
 
     freed = sweep(coordinator)

@@ -86,8 +86,19 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seconds to wait for a board another job holds (0: fail fast, naming the holder).",
 )
-@click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--summary", "summary_path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the JUnit XML here (default: <run dir>/junit.xml), for CI test reports.",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the Markdown summary here (default: <run dir>/summary.md), e.g. for a "
+    "merge-request comment.",
+)
 @DB
 @REPORTS
 @EMULATE
@@ -127,7 +138,14 @@ def nightly(
 ) -> None:
     """The lab's regression job: every board (or a tag) in parallel, each locked, each cell
     judged against its history. Writes junit.xml and summary.md. Exit 0 clean (or no baseline:
-    a first night, nothing compared), 1 regression, 3 infrastructure failure."""
+    a first night, nothing compared), 1 regression, 3 infrastructure failure.
+
+    \b
+    Examples:
+      imxbench nightly --emulate
+      imxbench nightly --tag lab1 --db postgresql://ci@db/imxbench --junit junit.xml
+      imxbench nightly --emulate --slowdown vx=8%   # watch a regression be caught
+    """
     from imxbench.board.connect import Emulation
     from imxbench.cli.progress_display import ProgressDisplay
     from imxbench.config.delegates import load_catalogue
@@ -191,7 +209,10 @@ def nightly(
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(f"imxbench nightly {result.run_id}: {result.headline}")
+        from imxbench.history.view import render_verdicts
+
+        click.echo(f"imxbench nightly {result.run_id}: {result.headline}\n")
+        echo(render_verdicts(result.verdicts, detail=False) + "\n")
         for v in [*result.alarms, *result.not_compared]:
             echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")
         for board, error in result.board_errors.items():

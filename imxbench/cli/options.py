@@ -138,6 +138,40 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                     help="Seconds one benchmark_model process may take.",
                 ),
             ),
+            (
+                "cpu_governor",
+                click.option(
+                    "--cpu-governor",
+                    type=click.Choice(
+                        ["performance", "ondemand", "schedutil", "powersave", "conservative"]
+                    ),
+                    help="Set this cpufreq governor on the boards for the run; the previous "
+                    "one is restored afterwards (also after Ctrl-C, or on the next connection "
+                    "after a lost board).",
+                ),
+            ),
+            (
+                "cooldown_c",
+                click.option(
+                    "--cooldown",
+                    "cooldown_c",
+                    type=click.FloatRange(20, 120),
+                    metavar="C",
+                    help="Before each step, wait until the SoC is below C °C "
+                    "(at most --cooldown-timeout).",
+                ),
+            ),
+            (
+                "cooldown_timeout_s",
+                click.option(
+                    "--cooldown-timeout",
+                    "cooldown_timeout_s",
+                    type=click.FloatRange(0),
+                    default=300.0,
+                    show_default=True,
+                    help="Seconds --cooldown waits at most before a step.",
+                ),
+            ),
         ],
     )
 
@@ -218,9 +252,7 @@ SLOWDOWN = click.option(
 )
 
 
-def emulation_for(
-    boards: list[Board], emulate: bool, bsp: str | None, slowdown: str | None
-) -> Any:
+def emulation_for(boards: list[Board], emulate: bool, bsp: str | None, slowdown: str | None) -> Any:
     """What `--emulate` asks of the pipeline: False, True, or an Emulation with settings."""
     if not emulate:
         if bsp or slowdown:
@@ -346,3 +378,22 @@ accuracy_options = option_group(
     ],
 )
 """`run --dataset`: the accuracy request (`accuracy`), None without a data set."""
+
+
+WIDE = click.option(
+    "--wide", is_flag=True, help="Every column of the table, however wide the terminal."
+)
+
+
+def terminal_table(summary: Any, wide: bool) -> str:
+    """The run's table for stdout: as wide as the terminal ($COLUMNS), colour only on a
+    terminal and without $NO_COLOR."""
+    import os
+    import shutil
+    import sys
+
+    from imxbench.analysis.terminal_table import render_table
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return render_table(summary, width=width, wide=wide, color=color)

@@ -16,7 +16,15 @@ from imxbench.errors import ConfigError
 @click.argument("log_file", type=click.Path(path_type=Path))
 @FORMAT
 def parse_log_command(log_file: Path, fmt: str) -> None:
-    """Parse a benchmark_model console log captured by hand."""
+    """Parse a benchmark_model console log captured by hand (times in ms; --format json keeps
+    benchmark_model's µs). Exit 2 when the file holds no benchmark_model run.
+
+    \b
+    Examples:
+      imxbench parse-log board.log
+      ssh root@board benchmark_model --graph=m.tflite 2>&1 | tee m.log; imxbench parse-log m.log
+      imxbench parse-log m.log --format json | jq '.[0].inference_avg_us'
+    """
     from imxbench.analysis.benchmark_log import parse_log, runs_to_json
 
     try:
@@ -24,17 +32,19 @@ def parse_log_command(log_file: Path, fmt: str) -> None:
     except OSError as exc:
         raise ConfigError(f"{log_file}: cannot read: {exc.strerror or exc}") from None
     runs = runs_to_json(parse_log(text))
+    if not runs:
+        raise ConfigError(f"{log_file}: no benchmark_model run in it (not a benchmark_model log?)")
     if fmt == "json":
         click.echo(json.dumps(runs, indent=2))
         return
     for i, run in enumerate(runs, 1):
         delegates = ", ".join(f"{d['name']}:{d['execution']}" for d in run["delegates"]) or "none"
         echo(
-            f"run {i}: {run['status']:<10} avg={_us(run['inference_avg_us'])} "
-            f"init={_us(run['init_us'])} first={_us(run['first_inference_us'])} "
+            f"run {i}: {run['status']:<10} avg={_ms(run['inference_avg_us'])} "
+            f"init={_ms(run['init_us'])} first={_ms(run['first_inference_us'])} "
             f"delegates={delegates}" + (f"  error: {run['error']}" if run["error"] else "")
         )
 
 
-def _us(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}us"
+def _ms(value_us: float | None) -> str:
+    return "-" if value_us is None else f"{value_us / 1000:.3f} ms"

@@ -42,8 +42,8 @@ class ProgressDisplay:
         self._clock = clock
         self._started = clock()
         self._lock = threading.Lock()
-        self._planned: dict[str, int] = {}
-        self._done: dict[str, int] = {}
+        self._planned: dict[str, int] = {}  # board/phase -> steps planned
+        self._done: dict[str, int] = {}  # board/phase -> steps ended
         self._now: dict[str, str] = {}  # board -> what it is doing
         self._bar_shown = False
         self._closed = threading.Event()
@@ -90,17 +90,18 @@ class ProgressDisplay:
 
     # -- internals --------------------------------------------------------------------------------
     def _track(self, event: ProgressEvent) -> bool:
-        """Update the counters; True when the event deserves a line of its own."""
+        """Update the counters; True when the event deserves a line of its own. Steps are
+        planned per board and phase (benchmark steps, then accuracy evaluations); a board
+        that is done with its work leaves the "doing" part of the bar."""
         board = event.board
         if event.kind == "planned" and event.planned is not None:
-            self._planned[board] = event.planned
-            self._done.setdefault(board, 0)
+            self._planned[f"{board}/{event.phase}"] = event.planned
             return True
         if event.kind == "step_started":
             self._now[board] = f"{event.cell} {_step_label(event)}"
             return False
-        if event.kind == "step_ended":
-            self._done[board] = self._done.get(board, 0) + 1
+        if event.kind == "step_ended" or (event.kind == "accuracy" and event.status):
+            self._done[f"{board}/{event.phase}"] = self._done.get(f"{board}/{event.phase}", 0) + 1
             self._now[board] = ""
             return True
         if event.kind == "accuracy_count":

@@ -29,6 +29,7 @@ import click
     type=click.Choice(["html", "markdown", "csv", "json"]),
     default="html",
     show_default=True,
+    help="html: the page; markdown: for a CI comment; csv/json: the data, on stdout.",
 )
 @click.option(
     "--merge",
@@ -49,7 +50,14 @@ def report(
 ) -> None:
     """Write the report of RUN (default: the newest run); two RUNs A B: a comparison page of
     B against A (neither run's own page changes); --merge / --night: several runs (nightly
-    shards) as one page. RUN: a run id, a unique prefix of one, `latest`, or a directory."""
+    shards) as one page. RUN: a run id, a unique prefix of one, `latest`, or a directory.
+
+    \b
+    Examples:
+      imxbench report                      # the newest run's report.html
+      imxbench report 20261204-0210 latest  # a comparison page of two runs
+      imxbench report latest --format markdown > comment.md
+    """
     from imxbench.report.build import load_report, render, resolve_runs, write_report
 
     if len(runs) == 2 and not (merge or night):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,11 +16,13 @@ from imxbench.cli.options import (
     INVENTORY,
     MODEL,
     SLOWDOWN,
+    WIDE,
     accuracy_options,
     benchmark_settings,
     emulation_for,
     reference_model,
     resolve_boards,
+    terminal_table,
     writable_dir,
 )
 from imxbench.cli.output import echo
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     default=Path("reports"),
     show_default=True,
+    help="Where the run directory is written (and the default SQLite history lives).",
 )
 @click.option(
     "--resume",
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     help="A partial run's directory: run only the steps it is missing, into it.",
 )
 @accuracy_options
+@WIDE
 @DB
 @EMULATE
 @EMULATOR_BSP
@@ -79,6 +83,7 @@ def run(
     reports_dir: Path,
     resume: Path | None,
     accuracy: AccuracyRequest | None,
+    wide: bool,
     db_url: str | None,
     emulate: bool,
     emulate_bsp: str | None,
@@ -88,7 +93,15 @@ def run(
 ) -> None:
     """Deploy the model and run benchmark_model with every delegate the board supports.
 
-    Every run is recorded in the results history (--db)."""
+    Every run is recorded in the results history (--db).
+
+    \b
+    Examples:
+      imxbench run --board imx8mp --emulate
+      imxbench run --board imx93 --delegate cpu,ethosu --dataset cifar-10-batches-py --limit 500
+      imxbench run --board all --format json > run.json
+    """
+    from imxbench.board.connect import emulated_boards
     from imxbench.board.locks import locked_boards
     from imxbench.cli.progress_display import ProgressDisplay
     from imxbench.config.delegates import load_catalogue
@@ -118,18 +131,19 @@ def run(
             job=f"run {header.run_id}",
         ),
         reach_boards(boards_, job=f"run {header.run_id}", emulate=emulate) as reached,
+        emulated_boards(reached, emulation) as targets,  # the edge: plain boards from here on
         announced_run(store, header),
         ProgressDisplay() as progress,
     ):
         result = run_job(
-            reached,
+            targets,
             model,
             load_catalogue(),
             delegate_names,
             settings,
             reports_dir,
             default_cache_root(),
-            emulate=emulation,
+            emulated=emulate,
             progress=progress,
             resume=resume,
             accuracy=accuracy,
@@ -159,9 +173,9 @@ def run(
 
         click.echo(csv_safe(result.table).to_csv(index=False), nl=False)
     else:
-        from imxbench.analysis.results import render_summary
-
-        echo(render_summary(result.summary))
+        click.echo(terminal_table(result.summary, wide))  # made terminal-safe by the table
+        for line in throttle_lines(result.table):
+            echo(line)
         if result.accuracy is not None:
             from imxbench.accuracy.summary import render_accuracy
 
@@ -172,6 +186,18 @@ def run(
     report_at_end(result.out_dir, to_stdout=fmt == "text")
     if result.failures:
         sys.exit(1)
+
+
+def throttle_lines(table: Any) -> list[str]:
+    """A marker per cell that had steps run throttled or off their expected clock."""
+    if table is None or table.empty or "throttled" not in table.columns:
+        return []
+    hot = table[table["throttled"].fillna(False).astype(bool)]
+    lines = []
+    for (board, cell), rows in hot.groupby(["board", "cell"], sort=False):
+        reason = next((r for r in rows["throttle_reason"] if isinstance(r, str)), "")
+        lines.append(f"THROTTLED {board} {cell}: {len(rows)} step(s); first: {reason}")
+    return ([""] if lines else []) + lines
 
 
 def report_at_end(run_dir: Path, to_stdout: bool) -> None:

@@ -32,12 +32,14 @@ def render_runs(summaries: Sequence[RunSummary]) -> str:
     return "\n".join(lines)
 
 
-def render_verdicts(verdicts: Sequence[CellVerdict]) -> str:
+def render_verdicts(verdicts: Sequence[CellVerdict], *, detail: bool = True) -> str:
+    """The verdict table, worst first; without `detail` (the nightly's terminal summary) it
+    fits 80 columns: baseline -> tonight, change and its interval."""
     if not verdicts:
         return "no cells to compare"
     head = (
-        f"{'board':<10} {'delegate':<9} {'verdict':<12} {'baseline':>10} {'current':>10} "
-        f"{'change':>8} {'CI':>17} {'p':>8}  detail"
+        f"{'board':<10} {'delegate':<9} {'verdict':<12} {'baseline':>9} {'tonight':>9} "
+        f"{'change':>7} {'CI':>15}" + (f" {'p':>8}  detail" if detail else "")
     )
     lines = [head, "-" * len(head)]
     for v in sorted(verdicts, key=lambda v: (-SEVERITY[v.verdict], v.board, v.cell)):
@@ -45,8 +47,9 @@ def render_verdicts(verdicts: Sequence[CellVerdict]) -> str:
         ci = f"{_pct(lat.ci[0])}..{_pct(lat.ci[1])}" if lat.ci else "-"
         p = "-" if lat.p_value is None else f"{lat.p_value:.2g}"
         lines.append(
-            f"{v.board:<10} {v.cell:<9} {v.verdict:<12} {_ms(v.baseline_latency_us):>10} "
-            f"{_ms(v.current_latency_us):>10} {_pct(lat.change):>8} {ci:>17} {p:>8}  {v.detail}"
+            f"{v.board[:10]:<10} {v.cell[:9]:<9} {v.verdict:<12} "
+            f"{_ms(v.baseline_latency_us):>9} {_ms(v.current_latency_us):>9} "
+            f"{_pct(lat.change):>7} {ci:>15}" + (f" {p:>8}  {v.detail}" if detail else "")
         )
     return "\n".join(lines)
 

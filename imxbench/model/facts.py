@@ -3,6 +3,7 @@ few facts derived from them. Plain data: reading it needs no SSH."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ MAX_FACT_ITEMS = 512
 MAX_FACTS_CHARS = 256 * 1024
 """The whole document: once its strings add up to this, the remaining ones are cut."""
 TRUNCATED = "[truncated by imxbench: "
+ETHOSU_DELEGATE_LIBRARY = "/usr/lib/libethosu_delegate.so"
+ETHOSU_DEVICE = "/dev/ethosu0"
+_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
 
 
 def cap_facts(raw: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +84,32 @@ class BoardFacts:
     def delegate_libraries(self) -> dict[str, str | None]:
         return {d["path"]: d.get("sha256") for d in self.raw.get("delegates", [])}
 
+    @property
+    def vela_version(self) -> str | None:
+        """The board's own `vela --version` (NXP's fork on i.MX 93 images, NXP_FACTS §4.1,
+        §10), e.g. "3.12.0"; None when the board has no vela."""
+        return version_in(self.raw.get("vela"))
+
+    @property
+    def bsp_version_id(self) -> str | None:
+        """os-release VERSION_ID: "<kernel series>-<Yocto codename>" on NXP's distro
+        (e.g. "5.15-kirkstone"; NXP_FACTS §5)."""
+        value = (self.raw.get("os_release") or {}).get("version_id")
+        return str(value) if value else None
+
+    @property
+    def ethosu_builtin_op(self) -> bool:
+        """TFLite runs Vela's `ethos-u` custom op itself, with no external delegate: the
+        i.MX 93 on LF5.15 (NXP_FACTS §4.3, §10; TFLite built with TFLITE_ENABLE_ETHOSU). Decided
+        from the facts: no libethosu_delegate.so, /dev/ethosu0 present, TFLite older than 2.10
+        (the external delegate first ships in L6.1.1, with TFLite 2.10)."""
+        if ETHOSU_DELEGATE_LIBRARY in self.delegate_libraries:
+            return False
+        if not (self.raw.get("npu_devices") or {}).get(ETHOSU_DEVICE):
+            return False
+        version = self.tflite_version
+        return version is not None and _version_key(version)[:2] < (2, 10)
+
     def _newest_tflite(self) -> dict[str, Any] | None:
         found = [t for t in self.raw.get("tflite", []) if t.get("executable", True)]
         if not found:
@@ -88,6 +118,21 @@ class BoardFacts:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
+
+
+def version_in(text: Any) -> str | None:
+    """The first dotted version number in `text` ("vela 3.12.0" -> "3.12.0"), else None."""
+    match = _VERSION.search(text) if isinstance(text, str) else None
+    return match.group() if match else None
+
+
+def major_minor(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a version string, None when it has none."""
+    found = version_in(version)
+    if found is None:
+        return None
+    parts = [int(p) for p in found.split(".")[:2]]
+    return parts[0], parts[1]
 
 
 def _version_key(version: str) -> tuple[int, ...]:

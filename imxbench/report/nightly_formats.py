@@ -61,9 +61,12 @@ def headline(verdicts: Sequence[CellVerdict], board_errors: Mapping[str, str]) -
     new = sum(v.verdict == "no baseline" for v in verdicts)
     if said == "NO BASELINE":
         return f"{said} (nothing compared: no earlier night of these {new} series)"
+    notes = []
+    if inconclusive := sum(v.verdict == "inconclusive" for v in verdicts):
+        notes.append(f"{inconclusive} inconclusive: too noisy to tell")
     if new:
-        return f"{said} ({new} cell{'s' if new > 1 else ''} with no baseline: not compared)"
-    return said
+        notes.append(f"{new} cell{'s' if new > 1 else ''} with no baseline: not compared")
+    return f"{said} ({'; '.join(notes)})" if notes else said
 
 
 def render_markdown(verdicts: Sequence[CellVerdict], night: NightContext) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from markupsafe import Markup
@@ -19,7 +19,13 @@ from imxbench.report.accelerators import accelerator
 from imxbench.report.data import ACCURACY_STATUS, Accuracy, ReportData, Verdict
 from imxbench.report.headline import headline
 from imxbench.report.svg import Chart
-from imxbench.report.view_details import facts_view, failures_view, settings_view
+from imxbench.report.view_details import (
+    clocks_view,
+    facts_view,
+    failures_view,
+    settings_view,
+    throttled_steps,
+)
 
 PERFORMANCE_CHARTS = ("latency", "speedup", "cold_warm", "op_placement", "vela")
 TREND_CHARTS = ("trend",)
@@ -98,7 +104,8 @@ def build_view(data: ReportData, charts: Mapping[str, Chart]) -> dict[str, Any]:
         "accuracy": accuracy_view(data),
         "facts": facts_view(data.facts, emulated),
         "settings": settings_view(data.run),
-        "failures": failures_view(data.failures),
+        "failures": failures_view(data.failures, data.results),
+        "clocks": clocks_view(data.results),
     }
 
 
@@ -202,6 +209,8 @@ class MatrixContext:
     records: Sequence[Mapping[str, Any]]
     previous: Mapping[tuple[str, str], float]  # latency in the previous run
     verdicts: Mapping[tuple[str, str], Verdict]
+    throttled: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(board, cell) -> how many of its steps ran throttled (clock or thermal)."""
 
     def any_number(self, key: str) -> bool:
         return any(is_num(r.get(key)) for r in self.records)
@@ -237,14 +246,16 @@ def number(label: str, title: str, key: str, fmt: Callable[[Any], str]) -> Colum
     )
 
 
-def _status(rec: Mapping[str, Any], _m: MatrixContext) -> Cell:
+def _status(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
     if rec.get("failed"):
         steps = int(rec["failed"])
         return (f"FAILED ({steps} step{'s' if steps != 1 else ''})", "bad")
+    throttled = m.throttled.get(_key(rec), 0)
+    hot = f" · THROTTLED ({throttled} step{'s' if throttled != 1 else ''})" if throttled else ""
     execution = rec.get("execution")
     if isinstance(execution, str) and execution != "full" and rec.get("delegate") != "cpu":
-        return (f"ok · delegation {execution}", "warn")
-    return ("ok", "good")
+        return (f"ok · delegation {execution}{hot}", "warn")
+    return ("ok" + hot, "warn" if hot else "good")
 
 
 def _verdict(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
@@ -352,6 +363,7 @@ def matrix_view(data: ReportData) -> dict[str, Any]:
         records=data.summary.to_dict(orient="records"),
         previous=_previous_latency(data),
         verdicts={(v.board, v.cell): v for v in data.verdicts or ()},
+        throttled=throttled_steps(data.results),
     )
     columns = [c for c in MATRIX_COLUMNS if c.shown(context)]
     emulated = data.emulated_boards

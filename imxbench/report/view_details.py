@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from imxbench.model.facts import BoardFacts
 from imxbench.report.data import Failure, RunMeta
 
@@ -56,6 +58,8 @@ def facts_view(
                 f"{temperature / 1000:.1f} °C" if isinstance(temperature, int | float) else "–",
             ),
             ("memory available", _kb(raw.get("mem_available_kb"))),
+            ("BSP (os-release VERSION_ID)", _text(info.bsp_version_id)),
+            ("Vela on the board", _text(info.vela_version)),
             ("hostname", _text(raw.get("hostname"))),
         ]
         out.append(
@@ -91,7 +95,105 @@ def settings_view(run: RunMeta) -> list[dict[str, str]]:
     return [{"label": k, "value": v} for k, v in items]
 
 
-def failures_view(failures: Sequence[Failure]) -> list[dict[str, str]]:
+def _rows(results: pd.DataFrame | None, *columns: str) -> list[dict[str, Any]]:
+    if results is None or results.empty or not set(columns) <= set(results.columns):
+        return []
+    return [
+        {k: (None if _missing(v) else v) for k, v in row.items()}
+        for row in results.to_dict(orient="records")
+    ]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _step_key(board: Any, cell: Any, kind: Any, repetition: Any) -> tuple[str, str, str, int]:
+    try:
+        rep = int(repetition or 0)
+    except (TypeError, ValueError):
+        rep = 0
+    return (str(board), str(cell), str(kind), rep)
+
+
+def throttled_steps(results: pd.DataFrame | None) -> dict[tuple[str, str], int]:
+    """(board, cell) -> the number of its steps that ran throttled."""
+    out: dict[tuple[str, str], int] = {}
+    for row in _rows(results, "throttled"):
+        if row.get("throttled") is True or row.get("throttled") == 1:
+            key = (str(row.get("board")), str(row.get("cell")))
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def clocks_view(results: pd.DataFrame | None) -> dict[str, Any]:
+    """The clock and thermal section: every throttled step with why, the governor the run set,
+    the BSP and both Velas (host, board) per board."""
+    rows = _rows(results, "throttled")
+    throttled = [
+        {
+            "board": str(r.get("board")),
+            "cell": str(r.get("cell")),
+            "step": _step_label(r.get("kind"), r.get("repetition")),
+            "reason": _text(r.get("throttle_reason")),
+            "freq": f"{_mhz(r.get('cpu_freq_khz_before'))} → {_mhz(r.get('cpu_freq_khz_after'))}",
+            "temp": f"{_deg(r.get('temp_c_before'))} → {_deg(r.get('temp_c_after'))}",
+        }
+        for r in rows
+        if r.get("throttled") is True or r.get("throttled") == 1
+    ]
+    boards: dict[str, dict[str, str]] = {}
+    for r in rows:
+        board = boards.setdefault(str(r.get("board")), {"board": str(r.get("board"))})
+        for key in ("cpu_governor_set", "bsp_version_id", "vela_board", "npu_route"):
+            if r.get(key) and key not in board:
+                board[key] = str(r[key])
+        if r.get("vela_host"):
+            board["vela_host"] = str(r["vela_host"])
+            if r.get("vela_mismatch") is True:
+                board["vela_mismatch"] = "yes"
+        if r.get("npu_route") and str(r.get("delegate")) != "cpu":
+            board["npu_route"] = f"{r.get('cell')}: {r['npu_route']}"
+    return {
+        "measured": bool(rows) and any(r.get("temp_c_before") is not None for r in rows),
+        "throttled": throttled,
+        "boards": [
+            {
+                "board": b["board"],
+                "governor": b.get("cpu_governor_set") or "as the board had it",
+                "bsp": b.get("bsp_version_id", "–"),
+                "vela": f"host {b.get('vela_host', '–')} · board {b.get('vela_board', '–')}"
+                + (" · MISMATCH (major.minor)" if b.get("vela_mismatch") else ""),
+                "route": b.get("npu_route", "–"),
+            }
+            for b in boards.values()
+        ],
+    }
+
+
+def _step_label(kind: Any, repetition: Any) -> str:
+    return f"{kind} {repetition}" if kind == "timed" and repetition else str(kind or "–")
+
+
+def _mhz(value: Any) -> str:
+    return f"{value / 1000:.0f} MHz" if isinstance(value, int | float) else "–"
+
+
+def _deg(value: Any) -> str:
+    return f"{value:.1f} °C" if isinstance(value, int | float) else "–"
+
+
+def failures_view(
+    failures: Sequence[Failure], results: pd.DataFrame | None = None
+) -> list[dict[str, str]]:
+    kernel = {
+        _step_key(r.get("board"), r.get("cell"), r.get("kind"), r.get("repetition")): r
+        for r in _rows(results, "dmesg")
+        if r.get("status") != "ok"
+    }
     return [
         {
             "board": f.board,
@@ -104,6 +206,18 @@ def failures_view(failures: Sequence[Failure]) -> list[dict[str, str]]:
             "error": f.error,
             "stderr_tail": f.stderr_tail or "",
             "log_file": f.log_file or "",
+            **_kernel_side(kernel.get(_step_key(f.board, f.cell, f.kind, f.repetition))),
         }
         for f in failures
     ]
+
+
+def _kernel_side(row: Mapping[str, Any] | None) -> dict[str, str]:
+    """A failed step's dmesg lines (galcore/ethosu/remoteproc/oom since the step began, or why
+    there are none) and remoteproc state."""
+    if row is None:
+        return {"dmesg": "", "remoteproc": ""}
+    return {
+        "dmesg": str(row.get("dmesg") or ""),
+        "remoteproc": str(row.get("remoteproc_state") or ""),
+    }

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imxbench.analysis.plan import RunSettings
-from imxbench.board.connect import Emulation
 from imxbench.config.delegates import DelegateSpec, select_delegates
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError
@@ -38,6 +37,7 @@ from imxbench.run.pipeline import (
     read_journal,
     run_board,
 )
+from imxbench.rundir.layout import RunDir
 
 if TYPE_CHECKING:  # pandas (results) and accuracy load when needed: while the boards work
     import pandas as pd
@@ -64,7 +64,8 @@ class JobResult:
 
     @property
     def warnings(self) -> list[str]:
-        return self.accuracy.warnings if self.accuracy else []
+        boards = list(dict.fromkeys(w for r in self.board_runs for w in r.warnings))  # once
+        return boards + (self.accuracy.warnings if self.accuracy else [])
 
 
 def new_run_id() -> str:
@@ -80,7 +81,7 @@ def run_job(
     reports_dir: Path,
     vela_cache: Path,
     *,
-    emulate: bool | Emulation = False,
+    emulated: bool = False,
     progress: Progress | None = None,
     resume: Path | None = None,
     accuracy: AccuracyRequest | None = None,
@@ -129,11 +130,11 @@ def run_job(
         "boards": [b.name for b in boards],
         "delegates": delegate_names,
         "settings": settings.as_dict(),
-        "emulate": bool(emulate),
+        "emulate": emulated,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "running",
     }
-    _write_json(out_dir / "run.json", run_doc)
+    RunDir(out_dir).write_run(run_doc)
     hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
     board_runs, interrupted, failure = _run_boards(
         boards,
@@ -141,7 +142,6 @@ def run_job(
         prepared,
         settings,
         out_dir,
-        emulate,
         progress,
         done,
         hooks,
@@ -164,8 +164,7 @@ def run_job(
         evaluation.close()
     _write_outputs(out_dir, table, summary, board_runs)
     partial = interrupted or failure is not None or any(r.error for r in board_runs)
-    _write_json(
-        out_dir / "run.json",
+    RunDir(out_dir).write_run(
         {
             **run_doc,
             "status": "partial" if partial else "complete",
@@ -197,7 +196,6 @@ def _run_boards(
     prepared: dict[str, PreparedModel],
     settings: RunSettings,
     out_dir: Path,
-    emulate: bool | Emulation,
     progress: Progress | None,
     done: dict[str, frozenset[StepKey]],
     hooks: dict[str, BoardHook] | None,
@@ -224,7 +222,6 @@ def _run_boards(
                 prepared,
                 settings,
                 out_dir,
-                emulate=emulate,
                 progress=say,
                 skip=done.get(b.name, frozenset()),
                 cancel=token,
@@ -328,11 +325,10 @@ def check_resume(
             f"--resume {run_dir}: not a run directory of the reports directory {reports_dir}"
         )
     try:
-        doc = json.loads((resolved / "run.json").read_text())
-        if not isinstance(doc, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--resume {run_dir}: not a run directory (run.json: {exc})") from None
+        doc = RunDir(resolved).read_run()
+    except ConfigError as exc:
+        reason = exc.message.removeprefix(f"{resolved / 'run.json'}: ")
+        raise ConfigError(f"--resume {run_dir}: not a run directory (run.json: {reason})") from None
     before, now = sorted(doc.get("boards") or []), sorted(b.name for b in boards)
     if before != now:
         raise ConfigError(
@@ -353,13 +349,10 @@ def check_resume(
 
 def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:
     """The successful rows of an earlier (partial) run, and the steps they cover per board."""
-    path = run_dir / "results.json"
     try:
-        rows = json.loads(path.read_text())
-    except FileNotFoundError:
-        return [], {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot resume from it: {exc}") from None
+        rows = RunDir(run_dir).read_results() or []
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}: cannot resume from it") from None
     kept = [r for r in rows if r.get("status") == "ok"]
     return kept, _steps_of(kept)
 
@@ -403,10 +396,10 @@ def _journaled_rows(
 
 def _facts_on_disk(run_dir: Path, board: str) -> BoardFacts | None:
     try:
-        raw = json.loads((run_dir / "facts" / f"{board}.json").read_text())
-    except (OSError, ValueError):
+        raw = RunDir(run_dir).read_facts().get(board)
+    except ConfigError:
         return None
-    return BoardFacts(raw) if isinstance(raw, dict) else None
+    return BoardFacts(raw) if raw is not None else None
 
 
 def _row(
@@ -464,17 +457,45 @@ def _row(
         "temperature_mc": facts.get("temperature_mc"),
         "settings": json.dumps(settings.as_dict(), sort_keys=True),
         "log_file": record.log_file,
+        **_board_side_columns(run, record, model),
+    }
+
+
+def _board_side_columns(run: BoardRun, record: StepRecord, model: PreparedModel) -> dict[str, Any]:
+    """Per step: how the cell reached the NPU, the clock and thermal state around it, the BSP
+    and both Velas, and for a failed step the kernel's side (docs/DESIGN.md "Clock, thermal,
+    BSP")."""
+    from imxbench.board.clocks import diagnosis_columns, step_columns
+    from imxbench.model.facts import major_minor
+
+    host_vela = model.vela.vela_version if model.vela else None
+    board_vela = run.facts.vela_version if run.facts else None
+    both = host_vela is not None and board_vela is not None
+    return {
+        "npu_route": record.route,
+        **step_columns(None, None),  # every column, also for steps run before this existed
+        **(record.clocks or {}),
+        "cpu_governor_set": run.governor.get("set"),
+        "bsp_version_id": run.facts.bsp_version_id if run.facts else None,
+        "vela_host": host_vela,
+        "vela_board": board_vela,
+        "vela_mismatch": major_minor(host_vela) != major_minor(board_vela) if both else None,
+        **diagnosis_columns(record.diagnosis),
     }
 
 
 def _write_outputs(
     out_dir: Path, table: pd.DataFrame, summary: pd.DataFrame, runs: list[BoardRun]
 ) -> None:
-    table.to_csv(out_dir / "results.csv", index=False)
-    (out_dir / "results.json").write_text(table.to_json(orient="records", indent=1) or "[]")
-    (out_dir / "summary.json").write_text(summary.to_json(orient="records", indent=1) or "[]")
-    _write_json(
-        out_dir / "boards.json",
+    from imxbench.analysis.results import csv_safe
+
+    files = RunDir(out_dir)
+    files.write_tables(
+        results_csv=csv_safe(table).to_csv(index=False),
+        results_json=table.to_json(orient="records", indent=1) or "[]",
+        summary_json=summary.to_json(orient="records", indent=1) or "[]",
+    )
+    files.write_boards(
         [
             {
                 "board": r.board.name,
@@ -483,12 +504,7 @@ def _write_outputs(
                 "phases": r.phases,
             }
             for r in runs
-        ],
+        ]
     )
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

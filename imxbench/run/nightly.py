@@ -16,7 +16,6 @@ has an earlier night to compare with) exits 0 with the outcome NO BASELINE, neve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from imxbench.analysis.plan import RunSettings
 from imxbench.analysis.regression import DEFAULT_THRESHOLDS, CellVerdict, Thresholds
-from imxbench.board.connect import Emulation
+from imxbench.board.connect import Emulation, emulated_boards
 from imxbench.board.locks import hold_boards
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
@@ -43,6 +42,8 @@ from imxbench.report.nightly_formats import (
 )
 from imxbench.run.job import run_job
 from imxbench.run.recording import announced_run, new_header, record_of
+from imxbench.rundir import atomic
+from imxbench.rundir.layout import RunDir
 
 EXIT_CODES = {"CLEAN": 0, "NO BASELINE": 0, "REGRESSION": 1, "INFRASTRUCTURE FAILURE": 3}
 
@@ -131,24 +132,25 @@ def run_nightly(
         chosen = [reached.get(b.name, b) for b in boards if b.name in held and b.name not in busy]
         _write_night(out_dir, config, names)
         if chosen:
-            job = run_job(
-                chosen,
-                config.model,
-                dict(config.catalogue),
-                config.delegate_names,
-                config.settings,
-                config.reports_dir,
-                config.vela_cache,
-                emulate=config.emulate,
-                progress=progress,
-                run_id=header.run_id,
-                # judging, then the night's report
-                preload=[
-                    "scipy.stats",
-                    "imxbench.analysis.detector",
-                    "imxbench.report.build:warm_up",
-                ],
-            )
+            with emulated_boards(chosen, config.emulate) as targets:
+                job = run_job(
+                    targets,
+                    config.model,
+                    dict(config.catalogue),
+                    config.delegate_names,
+                    config.settings,
+                    config.reports_dir,
+                    config.vela_cache,
+                    emulated=bool(config.emulate),
+                    progress=progress,
+                    run_id=header.run_id,
+                    # judging, then the night's report
+                    preload=[
+                        "scipy.stats",
+                        "imxbench.analysis.detector",
+                        "imxbench.report.build:warm_up",
+                    ],
+                )
             record = record_of(job, header, busy)
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,11 +172,11 @@ def run_nightly(
         emulated=header.emulated,
     )
     summary = render_markdown(verdicts, night)
-    junit_path = config.junit_path or out_dir / "junit.xml"
-    summary_path = config.summary_path or out_dir / "summary.md"
-    _write(junit_path, render_junit(verdicts, night))
-    _write(summary_path, summary)
-    _write(out_dir / "verdicts.json", json.dumps(verdicts_document(verdicts), indent=1))
+    junit_path = config.junit_path or RunDir(out_dir).junit_xml
+    summary_path = config.summary_path or RunDir(out_dir).summary_md
+    atomic.write_text(junit_path, render_junit(verdicts, night))
+    atomic.write_text(summary_path, summary)
+    RunDir(out_dir).write_verdicts(verdicts_document(verdicts))
     return NightlyResult(
         header.run_id, out_dir, verdicts, board_errors, junit_path, summary_path, summary
     )
@@ -216,11 +218,4 @@ def _write_night(out_dir: Path, config: NightlyConfig, boards: list[str]) -> Non
     """night.json: which night and shard this run is (`imxbench report --night` merges)."""
     if config.night or config.shard:
         doc = {"night": config.night, "shard": config.shard, "boards": boards}
-        _write(out_dir / "night.json", json.dumps(doc, indent=1))
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+        RunDir(out_dir).write_night(doc)

@@ -16,15 +16,21 @@ import posixpath
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from imxbench.analysis.benchmark_log import parse_log
-from imxbench.analysis.plan import Cell, RunSettings, Step, plan_cells
-from imxbench.board.connect import Emulation, emulated
+from imxbench.analysis.plan import (
+    ROUTE_BUILTIN_ETHOSU,
+    Cell,
+    RunSettings,
+    Step,
+    plan_cells,
+    resolve_specs,
+)
+from imxbench.board import clocks
 from imxbench.board.deploy import deploy_bytes, deploy_file
 from imxbench.board.probe import probe_board
 from imxbench.board.ssh_import import paramiko
@@ -32,9 +38,10 @@ from imxbench.board.transport import BoardSession, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
-from imxbench.model.facts import BoardFacts
+from imxbench.model.facts import BoardFacts, major_minor
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel
+from imxbench.rundir.layout import RunDir
 
 BoardHook = Callable[["Connection", "BoardRun", Progress], None]
 """Work run on the board's connection after its benchmark cells (run_board's `after_cells`);
@@ -43,7 +50,6 @@ failure as PhaseFailed."""
 StepKey = tuple[str, str, int]
 """(cell, kind, repetition): identifies a step across a run and its resumption."""
 RECONNECT_TRIES = 4
-JOURNAL_DIR = "steps"
 BOARD_SIDE_ERRORS = (OSError, EOFError, paramiko.SSHException)
 """What paramiko raises when a connection or an SFTP request fails."""
 T = TypeVar("T")
@@ -139,14 +145,6 @@ class Connection:
         self.session.close()
 
 
-@contextmanager
-def board_target(board: Board, emulate: bool | Emulation) -> Iterator[Board]:
-    """The board to connect to: itself, or an emulated board of its SoC."""
-    with ExitStack() as stack:
-        setup = emulate if isinstance(emulate, Emulation) else None
-        yield stack.enter_context(emulated(board, setup)) if emulate else board
-
-
 @dataclass(frozen=True)
 class StepRecord:
     board: str
@@ -163,6 +161,12 @@ class StepRecord:
     duration_s: float
     metrics: dict[str, Any]
     log_file: str | None
+    route: str | None = None
+    """How the cell reached its accelerator (plan.Cell.route)."""
+    clocks: dict[str, Any] | None = None
+    """The clock and thermal columns around the step (board/clocks.step_columns)."""
+    diagnosis: dict[str, Any] | None = None
+    """A failed step's dmesg lines and remoteproc state (board/clocks.diagnose)."""
 
 
 @dataclass
@@ -176,6 +180,10 @@ class BoardRun:
     interrupted: bool = False
     phases: dict[str, str] = field(default_factory=dict)
     """phase ("benchmark", "accuracy") -> "complete" | "failed" | "interrupted"."""
+    warnings: list[str] = field(default_factory=list)
+    """Said once per run (e.g. the board's Vela differs from the host's)."""
+    governor: dict[str, str | None] = field(default_factory=dict)
+    """--cpu-governor: {"set": ..., "previous": ..., "restored": ...}."""
 
     @property
     def failed_cells(self) -> list[str]:
@@ -189,7 +197,6 @@ def run_board(
     settings: RunSettings,
     out_dir: Path,
     *,
-    emulate: bool | Emulation = False,
     progress: Progress | None = None,
     skip: frozenset[StepKey] = frozenset(),
     cancel: CancelToken | None = None,
@@ -205,15 +212,17 @@ def run_board(
     cancel = cancel or CancelToken()
     result.phases["benchmark"] = "failed"  # until it ends
     try:
-        with board_target(board, emulate) as target:
-            conn = Connection(target, cancel)
+        conn = Connection(board, cancel)
+        try:
+            _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
+            result.phases["benchmark"] = "complete"
+            if after_cells is not None and not cancel.is_set():
+                _after_cells(after_cells, conn, result, say)  # e.g. the accuracy evaluation
+        finally:
+            result.reconnects = conn.reconnects
             try:
-                _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
-                result.phases["benchmark"] = "complete"
-                if after_cells is not None and not cancel.is_set():
-                    _after_cells(after_cells, conn, result, say)  # e.g. the accuracy evaluation
+                _restore_governor_at_end(conn, result, say)  # normal end, Ctrl-C, failure
             finally:
-                result.reconnects = conn.reconnects
                 conn.close()
     except Cancelled:
         result.interrupted = True
@@ -269,8 +278,11 @@ def _run_connected(
     session = conn.session
     say(ProgressEvent(board.name, "board", "connected; probing"))
     result.facts = probe_board(session)
-    _write_json(out_dir / "facts" / f"{board.name}.json", result.facts.to_dict())
+    RunDir(out_dir).write_facts(board.name, result.facts.to_dict())
     _check_soc(board, result.facts)
+    _restore_leftover_governor(session, result, say)
+    _check_vela(result, specs, prepared, say)
+    specs = resolve_specs(specs, result.facts)  # e.g. LF5.15's built-in Ethos-U op
     benchmark_model = board.benchmark_model or result.facts.benchmark_model
     if not benchmark_model:
         raise InfrastructureError(
@@ -280,6 +292,8 @@ def _run_connected(
         )
     say(ProgressEvent(board.name, "board", "deploying models"))
     _check_workdir(session, result.facts, specs, prepared)
+    if settings.cpu_governor:
+        _set_governor(session, result, settings.cpu_governor, say)
     result.deployed = _deploy_models(session, specs, prepared)
     cells = plan_cells(
         specs,
@@ -290,9 +304,87 @@ def _run_connected(
         settings,
     )
     todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
+    for cell in cells:
+        if cell.route == ROUTE_BUILTIN_ETHOSU:
+            say(
+                ProgressEvent(
+                    board.name, "board", f"runs on the NPU via the {cell.route}", cell.name
+                )
+            )
     say(ProgressEvent(board.name, "planned", f"{len(todo)} benchmark steps", planned=len(todo)))
     for cell in cells:
         _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
+
+
+def _restore_leftover_governor(session: BoardSession, result: BoardRun, say: Progress) -> None:
+    """A run that lost its board before restoring the CPU governor left the restore file: put
+    the board's own governor back now, on this connection."""
+    try:
+        restored = clocks.restore_governor(session)
+    except InfrastructureError as exc:
+        result.warnings.append(exc.message)
+        return
+    if restored:
+        result.governor["restored_leftover"] = restored
+        say(
+            ProgressEvent(
+                result.board.name,
+                "board",
+                f"restored the CPU governor {restored} an earlier run had left changed",
+            )
+        )
+
+
+def _set_governor(session: BoardSession, result: BoardRun, governor: str, say: Progress) -> None:
+    previous = clocks.set_governor(session, governor)
+    result.governor.update({"set": governor, "previous": previous})
+    say(
+        ProgressEvent(
+            result.board.name,
+            "board",
+            f"CPU governor {governor} for this run (was {previous or 'unknown'})",
+        )
+    )
+
+
+def _restore_governor_at_end(conn: Connection, result: BoardRun, say: Progress) -> None:
+    """After a normal end, a failure or Ctrl-C: put the board's governor back. A board that is
+    gone keeps its restore file; the next connection restores it."""
+    if not result.governor.get("set"):
+        return
+    try:
+        restored = clocks.restore_governor(conn.session)
+    except (InfrastructureError, *BOARD_SIDE_ERRORS) as exc:
+        text = exc.message if isinstance(exc, InfrastructureError) else str(exc)
+        result.warnings.append(
+            f"{result.board.name}: CPU governor not restored ({text}); the next imxbench "
+            "connection to the board restores it"
+        )
+        return
+    result.governor["restored"] = restored
+    say(ProgressEvent(result.board.name, "board", f"CPU governor restored to {restored}"))
+
+
+def _check_vela(
+    result: BoardRun, specs: list[DelegateSpec], prepared: dict[str, PreparedModel], say: Progress
+) -> None:
+    """The host's Vela against the board's own (NXP's fork, matched to the BSP: NXP_FACTS
+    §4.1, §10): a different major.minor can place ops, round and time differently."""
+    board_vela = result.facts.vela_version if result.facts else None
+    for spec in specs:
+        model = prepared.get(spec.name)
+        host_vela = model.vela.vela_version if model and model.vela else None
+        if not host_vela or not board_vela:
+            continue
+        if major_minor(host_vela) != major_minor(board_vela):
+            warning = (
+                f"{result.board.name}: the model was compiled with Vela {host_vela} on the host;"
+                f" the board's BSP ships Vela {board_vela} (NXP's fork): op placement, accuracy"
+                " and latency can differ (compile with the BSP's Vela to match)"
+            )
+            result.warnings.append(warning)
+            say(ProgressEvent(result.board.name, "board", "WARNING: " + warning.split(": ", 1)[1]))
+        return  # one model, one host Vela: once per board
 
 
 def _check_soc(board: Board, facts: BoardFacts) -> None:
@@ -362,9 +454,11 @@ def _run_cell(
         if conn.cancel.is_set():
             raise Cancelled()
         if missing:
-            result.records.append(_failed(result.board, cell, step, missing))
+            record = _failed(result.board, cell, step, missing)
+            result.records.append(dataclasses.replace(record, route=cell.route))
             continue
         label = _label(step)
+        before, cooldown = _before_step(conn, result, cell, settings, say)
         say(
             ProgressEvent(
                 result.board.name,
@@ -382,10 +476,13 @@ def _run_cell(
         )
         if conn.cancel.is_set():
             raise Cancelled()  # the step was killed under us: not a measurement
+        record = _after_step(conn, cell, step, record, before, cooldown)
         result.records.append(record)
         journal_step(out_dir, record, result.deployed.get(record.delegate))
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
+        if (record.clocks or {}).get("throttled"):
+            detail += " [THROTTLED]"
         say(
             ProgressEvent(
                 result.board.name,
@@ -401,6 +498,91 @@ def _run_cell(
         )
         if record.status != "ok" and step.kind == "cold":
             continue  # the warm repetitions may still work
+
+
+def _snapshot(conn: Connection) -> clocks.ClockSnapshot | None:
+    try:
+        return clocks.take_snapshot(conn.session)
+    except BOARD_SIDE_ERRORS:  # the step's own reconnect deals with a lost connection
+        return None
+
+
+def _before_step(
+    conn: Connection, result: BoardRun, cell: Cell, settings: RunSettings, say: Progress
+) -> tuple[clocks.ClockSnapshot | None, dict[str, Any]]:
+    """The clock and thermal state before a step; with --cooldown, first wait (at most
+    cooldown_timeout_s) until the hottest zone is below cooldown_c."""
+    snap = _snapshot(conn)
+    limit = settings.cooldown_c
+    if limit is None:
+        return snap, {}
+    started = time.monotonic()
+    announced = False
+    while snap is not None and snap.max_temp_c is not None and snap.max_temp_c >= limit:
+        if conn.cancel.is_set():
+            raise Cancelled()
+        waited = time.monotonic() - started
+        if waited >= settings.cooldown_timeout_s:
+            say(
+                ProgressEvent(
+                    result.board.name,
+                    "board",
+                    f"still {snap.max_temp_c:.1f} °C after {waited:.0f} s of cooldown "
+                    f"(limit {settings.cooldown_timeout_s:g} s): running the step anyway",
+                    cell.name,
+                )
+            )
+            return snap, {"cooldown_s": round(waited, 1), "cooldown_timed_out": True}
+        if not announced:
+            say(
+                ProgressEvent(
+                    result.board.name,
+                    "board",
+                    f"cooling down: {snap.max_temp_c:.1f} °C ≥ {limit:g} °C, waiting "
+                    f"(at most {settings.cooldown_timeout_s:g} s)",
+                    cell.name,
+                )
+            )
+            announced = True
+        time.sleep(min(1.0, max(0.05, settings.cooldown_timeout_s - waited)))
+        snap = _snapshot(conn)
+    waited = round(time.monotonic() - started, 1)
+    return snap, {"cooldown_s": waited, "cooldown_timed_out": False}
+
+
+def _after_step(
+    conn: Connection,
+    cell: Cell,
+    step: Step,
+    record: StepRecord,
+    before: clocks.ClockSnapshot | None,
+    cooldown: dict[str, Any],
+) -> StepRecord:
+    """The record with its route, the clock/thermal columns and, for a failed step, the
+    kernel's side of the failure (dmesg since the step began, remoteproc state)."""
+    after = _snapshot(conn)
+    if (
+        cell.route == ROUTE_BUILTIN_ETHOSU
+        and record.status == "ok"
+        and record.metrics.get("op_profile") is not None
+        and not any(
+            "ethos" in str(r.get("node_type", "")).lower() for r in record.metrics["op_profile"]
+        )
+    ):
+        record = dataclasses.replace(
+            record,
+            status="failed",
+            error="no ethos-u op ran: the whole graph ran on the CPU (a Vela-compiled model "
+            "runs on the NPU through TFLite's built-in ethos-u op on this BSP)",
+        )
+    diagnosis = None
+    if record.status != "ok":
+        try:
+            diagnosis = clocks.diagnose(conn.session, before.uptime_s if before else None)
+        except BOARD_SIDE_ERRORS:
+            diagnosis = None
+    columns = {**clocks.step_columns(before, after), **cooldown}
+    return dataclasses.replace(record, route=cell.route, clocks=columns, diagnosis=diagnosis)
 
 
 def _run_step_reconnecting(
@@ -448,7 +630,7 @@ def _run_step(
         prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
     # one command, one round trip: the directories are prepared in the step's own command
     command = " && ".join([*prepare, quote_command(step.argv, step.env)])
-    log_file = out_dir / "logs" / board.name / f"{cell.name}-{step.kind}{step.repetition or ''}.log"
+    log_file = RunDir(out_dir).log_file(board.name, cell.name, step.kind, step.repetition)
     try:
         run = session.run(
             command, timeout_s=settings.step_timeout_s, check=False, hangup_kills=True
@@ -547,7 +729,7 @@ def _failed(
 def journal_step(out_dir: Path, record: StepRecord, graph: str | None) -> None:
     """Append a finished step's record to `steps/<board>.jsonl` and flush it to the disk: the
     record survives any death of this process (resume reads it: `read_journal`)."""
-    path = out_dir / JOURNAL_DIR / f"{record.board}.jsonl"
+    path = RunDir(out_dir).journal(record.board)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({**dataclasses.asdict(record), "graph_on_board": graph}, default=str)
     with path.open("a", encoding="utf-8") as fh:
@@ -561,7 +743,7 @@ def read_journal(out_dir: Path) -> list[tuple[StepRecord, str | None]]:
     a death mid-write is skipped."""
     found: list[tuple[StepRecord, str | None]] = []
     names = {f.name for f in dataclasses.fields(StepRecord)}
-    for path in sorted((out_dir / JOURNAL_DIR).glob("*.jsonl")):
+    for path in RunDir(out_dir).journals():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 doc = json.loads(line)
@@ -579,8 +761,3 @@ def _write_log(path: Path, step: Step, stdout: bytes, stderr: bytes) -> None:
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in step.env.items())
     header = f"$ {env} {shlex.join(step.argv)}\n".encode()
     path.write_bytes(header + stdout + (b"\n--- stderr ---\n" + stderr if stderr else b""))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))

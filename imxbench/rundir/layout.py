@@ -39,6 +39,7 @@ JUNIT = "junit.xml"
 SUMMARY_MD = "summary.md"
 FACTS_DIR = "facts"
 LOGS_DIR = "logs"
+STEPS_DIR = "steps"
 ACCURACY_DIR = "accuracy"
 
 
@@ -123,6 +124,14 @@ class RunDir:
 
     def log_file(self, board: str, cell: str, step_kind: str, repetition: int) -> Path:
         return self.path / LOGS_DIR / board / f"{cell}-{step_kind}{repetition or ''}.log"
+
+    def journal(self, board: str) -> Path:
+        """steps/<board>.jsonl: one line per finished step, appended and fsynced as it ends
+        (run/pipeline.py journal_step), so that --resume survives any death."""
+        return self.path / STEPS_DIR / f"{board}.jsonl"
+
+    def journals(self) -> list[Path]:
+        return sorted((self.path / STEPS_DIR).glob("*.jsonl"))
 
     def accuracy_file(self, board: str, delegate: str, suffix: str) -> Path:
         """accuracy/<board>/<delegate>.<suffix> (npz: evaluate.py's result; csv: per image)."""

@@ -128,4 +128,4 @@ def test_imxbench_run_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
     assert "[imx8mp] 2 benchmark steps" in text
     assert "1/2 steps" in text and "2/2 steps" in text
     assert "[imx8mp] cpu@4t: rep 2 ok" in text
-    assert "\r\x1b[Kboard" in text  # the bar is cleared before the results table
+    assert "\r\x1b[K\x1b[1mimx8mp · EMULATED" in text  # the bar is cleared before the table

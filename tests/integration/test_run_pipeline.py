@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -116,9 +117,11 @@ def test_text_output_is_a_comparison_table(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:4] == ["board", "delegate", "latency", "p95"]
-    assert any(line.startswith("imx93") and "cpu@2t" in line for line in lines)
+    assert lines[0] == "imx93 · EMULATED"  # one board: its name is the title
+    assert lines[1].split()[:4] == ["delegate", "latency", "ms", "p95"]
+    assert any(line.startswith("cpu@2t") for line in lines)
     assert "EMULATED" in done.stdout
+    assert "\033" not in done.stdout  # not a terminal: no colour
     assert "[imx93] cpu@1t: rep 1 ok" in done.stderr  # progress goes to stderr
 
 
@@ -280,7 +283,17 @@ def test_parse_log_reads_every_shared_log() -> None:
         str(logs[0].parent / "15_vx-npu-imx8mp-evk-mobilenet-full-delegation-op-profiling.log"),
     )
     assert vx.stdout.startswith("run 1: ok")
-    assert "avg=2525.6us" in vx.stdout and "EXTERNAL:full" in vx.stdout
+    assert "avg=2.526 ms" in vx.stdout and "EXTERNAL:full" in vx.stdout  # ms, as everywhere
+
+
+def test_parse_log_of_a_file_with_no_run_is_exit_2(tmp_path: Path) -> None:
+    text = tmp_path / "hostname"
+    text.write_text("imx8mpevk\n")
+    done = imxbench("parse-log", str(text))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        f"imxbench: {text}: no benchmark_model run in it (not a benchmark_model log?)"
+    )
 
 
 def test_parse_log_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -301,3 +314,30 @@ def test_an_out_of_memory_kill_is_a_failed_cell(board8: RunningEmulator, tmp_pat
     rows = result.table.to_dict("records")
     assert rows and all(r["status"] == "failed" and r["exit_status"] == 137 for r in rows)
     assert rows[0]["error"].endswith("killed, out of memory? (exit 137)]")
+
+
+def test_the_table_fits_80_columns(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            *IMXBENCH,
+            "run",
+            "--board",
+            "imx8mp,imx93",
+            "--emulate",
+            "--delegate",
+            "cpu",
+            *FAST,
+            "--no-op-profile",
+            "--reports",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("\nresults:")[0]
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert "imx8mp, imx93 · EMULATED" in table and "*" in table  # title; the fastest marked

@@ -368,6 +368,9 @@ def test_a_night_that_compared_nothing_is_no_baseline_never_clean() -> None:
     mixed = [cell_verdict("cpu", "unchanged"), cell_verdict("vx", "no baseline")]
     assert outcome(mixed, {}) == "CLEAN"
     assert headline(mixed, {}) == "CLEAN (1 cell with no baseline: not compared)"
+    unsure = [cell_verdict("cpu", "unchanged"), cell_verdict("vx", "inconclusive")]
+    assert outcome(unsure, {}) == "CLEAN"  # nothing regressed: exit 0, but never a bare CLEAN
+    assert headline(unsure, {}) == "CLEAN (1 inconclusive: too noisy to tell)"
     assert outcome([*first, cell_verdict("gpu", "failed")], {}) == "REGRESSION"
     assert outcome(first, {"imx93": "busy"}) == "INFRASTRUCTURE FAILURE"
     night = NightContext("r1", "2025", "m", "ab" * 32, "anchored", 0.01, 0.03, {}, ["imx8mp"])

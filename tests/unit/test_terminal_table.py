@@ -1,0 +1,86 @@
+"""The terminal table: fits the width it is given, marks the fastest cell, colours on request."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from imxbench.analysis.terminal_table import render_table
+
+
+def summary(boards: tuple[str, ...] = ("imx8mp", "imx93"), accuracy: bool = True) -> pd.DataFrame:
+    rows = []
+    for board in boards:
+        for cell, latency, failed in (
+            ("cpu@1t", 3.8, 0),
+            ("cpu@4t", 1.4, 0),
+            ("vx", 0.22, 0),
+            ("gpu", 3.7, 1),
+        ):
+            rows.append(
+                {
+                    "board": board,
+                    "cell": cell,
+                    "delegate": cell.split("@")[0],
+                    "latency_ms": latency,
+                    "p95_ms": latency * 1.02,
+                    "spread_pct": 1.0,
+                    "speedup": 1.4 / latency,
+                    "init_ms": 4.0,
+                    "first_ms": 4.1,
+                    "cold_first_ms": 300.0 if cell == "vx" else None,
+                    "npu_share": 1.0 if cell in ("vx", "gpu") else 0.0,
+                    "failed": failed,
+                    "error": "Segmentation fault" if failed else None,
+                    "execution": "full",
+                    "emulated": True,
+                    **({"top1": 0.85, "top5": 0.99, "agreement_top1": 1.0} if accuracy else {}),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("width", [80, 72, 60])
+def test_every_line_fits_the_width(width: int) -> None:
+    text = render_table(summary(), width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "latency ms" in text and "status" in text  # the essentials are never dropped
+
+
+def test_wide_keeps_every_column_and_one_board_goes_to_the_title() -> None:
+    wide = render_table(summary(("imx8mp",)), wide=True)
+    lines = wide.splitlines()
+    assert lines[0] == "imx8mp · EMULATED"
+    for header in (
+        "p95 ms",
+        "spread",
+        "init ms",
+        "first ms",
+        "cold 1st",
+        "deleg.",
+        "top1",
+        "top5",
+        "agree",
+        "status",
+    ):
+        assert header in lines[1]
+    assert not lines[1].startswith("board")
+
+
+def test_the_fastest_cell_of_each_board_is_marked_and_failures_say_so() -> None:
+    lines = render_table(summary(), width=100).splitlines()
+    marked = [line for line in lines if "vx*" in line]
+    assert len(marked) == 2 and all(line.split()[0] in ("imx8mp", "imx93") for line in marked)
+    assert sum("FAILED (1)" in line for line in lines) == 2
+
+
+def test_colour_only_when_asked() -> None:
+    assert "\033[" not in render_table(summary(), width=80)
+    coloured = render_table(summary(), width=80, color=True)
+    assert "\033[32m" in coloured and "\033[31m" in coloured and "\033[1m" in coloured
+
+
+def test_board_text_cannot_reach_the_terminal_raw() -> None:
+    hostile = summary(("evil\033]0;pwned\007\033[2J",))
+    text = render_table(hostile, width=80, color=True)
+    assert "\033]" not in text and "\007" not in text and "\033[2J" not in text

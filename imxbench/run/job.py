@@ -210,8 +210,20 @@ def _run_boards(
     def say(event: ProgressEvent) -> None:
         if event.kind == "step_started":  # this board is busy benchmarking
             preloader.board_busy(event.board)
-        if progress is not None:
-            progress(event)
+        if progress is None:
+            return
+        progress(event)
+        if event.kind == "planned" and event.phase != "accuracy" and (hooks or {}).get(event.board):
+            evaluations = len(plans[event.board])  # the accuracy phase's, counted from the start
+            progress(
+                ProgressEvent(
+                    event.board,
+                    "planned",
+                    f"then {evaluations} accuracy evaluations",
+                    phase="accuracy",
+                    planned=evaluations,
+                )
+            )
 
     with ThreadPoolExecutor(max_workers=len(boards), thread_name_prefix="board") as pool:
         futures = [

@@ -129,3 +129,36 @@ def test_imxbench_run_on_a_terminal_shows_the_bar(tmp_path: Path) -> None:
     assert "1/2 steps" in text and "2/2 steps" in text
     assert "[imx8mp] cpu@4t: rep 2 ok" in text
     assert "\r\x1b[K\x1b[1mimx8mp · EMULATED" in text  # the bar is cleared before the table
+
+
+def test_the_bar_counts_the_accuracy_phase_and_finished_boards_leave_it() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = ProgressDisplay(out, live=True, clock=clock)
+    for event in (
+        ProgressEvent("imx93", "planned", "1 benchmark steps", planned=1),
+        ProgressEvent(
+            "imx93", "planned", "then 2 accuracy evaluations", phase="accuracy", planned=2
+        ),
+        ProgressEvent("imx93", "step_started", "rep 1 ...", "cpu", "timed", 1, "benchmark"),
+        ProgressEvent("imx93", "step_ended", "rep 1 ok", "cpu", "timed", 1, "benchmark", "ok"),
+        ProgressEvent(
+            "imx93",
+            "accuracy_count",
+            "100/300",
+            "accuracy cpu",
+            phase="accuracy",
+            planned=300,
+            done=100,
+        ),
+    ):
+        progress(event)
+    assert "1/3 steps" in progress.status(200)
+    assert progress.status(200).endswith("imx93 accuracy cpu 100/300")
+    progress(
+        ProgressEvent(
+            "imx93", "accuracy", "top-1 85%", "accuracy cpu", phase="accuracy", status="ok"
+        )
+    )
+    assert "2/3 steps" in progress.status(200)
+    assert "imx93" not in progress.status(200).split("steps")[1]  # nothing running: not shown
+    progress.close()

@@ -20,6 +20,8 @@ Verdicts (VERDICTS), most alarming first in SEVERITY:
 * missing: a cell of the baseline that did not run tonight;
 * inconclusive: too noisy tonight to tell a change of the minimum effect either way;
 * no baseline: the series has no earlier night: nothing was compared;
+* skipped: the cell's delegate cannot run the model (a float model on an integer-only NPU):
+  nothing ran, nothing is judged, nothing failed;
 * unchanged: any change is below the minimum effect (an equivalence test).
 
 Accuracy (correct out of total images, per metric) is judged with the CI of the difference of
@@ -40,7 +42,14 @@ if TYPE_CHECKING:  # numpy and scipy load with the detector, in the functions th
     from imxbench.analysis.detector import DetectorConfig, Judgement, Night, PooledNoise
 
 VerdictName = Literal[
-    "regressed", "improved", "unchanged", "inconclusive", "no baseline", "missing", "failed"
+    "regressed",
+    "improved",
+    "unchanged",
+    "inconclusive",
+    "no baseline",
+    "missing",
+    "failed",
+    "skipped",
 ]
 VERDICTS: tuple[VerdictName, ...] = (
     "regressed",
@@ -50,6 +59,7 @@ VERDICTS: tuple[VerdictName, ...] = (
     "no baseline",
     "missing",
     "failed",
+    "skipped",
 )
 SEVERITY: dict[str, int] = {
     "failed": 6,
@@ -57,12 +67,13 @@ SEVERITY: dict[str, int] = {
     "missing": 4,
     "inconclusive": 3,
     "no baseline": 2,
-    "new": 2,  # what older histories stored for "no baseline"
+    "new": 2,
+    "skipped": 1,  # what older histories stored for "no baseline"
     "improved": 1,
     "unchanged": 0,
 }
 """Order for combining verdicts and sorting reports: the most alarming first."""
-NOT_JUDGED: tuple[str, ...] = ("no baseline", "missing", "failed")
+NOT_JUDGED: tuple[str, ...] = ("no baseline", "missing", "failed", "skipped")
 """Verdicts that say nothing was compared."""
 
 DEFAULT_ALPHA = 0.01

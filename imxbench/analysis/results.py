@@ -2,7 +2,9 @@
 
 One row per benchmark_model process: (run, board, cell, kind, repetition). `kind` is `timed`
 (the repetitions the statistics use), `cold` (NPU graph cache cleared first) or `profile`
-(op profiling on; never used for latency).
+(op profiling on; never used for latency). A cell whose delegate cannot run the model has one
+row instead, kind and status `skipped`, the reason in `error` (and in a few words in
+`skip_reason`): no process ran, nothing failed.
 Derived values:
 - `speedup_vs_cpu`: the board's fastest CPU variant (median of its timed repetitions) divided
   by this row's steady-state average;
@@ -84,15 +86,20 @@ def _speedups(df: pd.DataFrame) -> pd.Series:
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Board x cell: medians over the timed repetitions, plus cold start and status."""
+    """Board x cell: medians over the timed repetitions, plus cold start and status: `status`
+    is ok, failed (`failed` counts its failed processes) or skipped (`skip_reason` says why in
+    a few words, `error` in full)."""
     if df.empty:
         return df
     keys = ["board", "cell"]
+    if "skip_reason" not in df:  # results written before cells could be skipped
+        df = df.assign(skip_reason=None)
     timed = df[(df["kind"] == "timed") & (df["status"] == "ok")]
     agg = timed.groupby(keys).agg(
         reps=("inference_avg_us", "count"),
         latency_ms=("inference_avg_us", lambda s: s.median() / 1000),
         spread_pct=("inference_avg_us", lambda s: 100 * (s.max() - s.min()) / s.median()),
+        p5_ms=("inference_p5_us", lambda s: s.median() / 1000),
         p95_ms=("inference_p95_us", lambda s: s.median() / 1000),
         init_ms=("init_us", lambda s: s.median() / 1000),
         first_ms=("first_inference_us", lambda s: s.median() / 1000),
@@ -107,7 +114,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     )
     cells = df.groupby(keys, sort=False).agg(
         delegate=("delegate", "first"),
-        failed=("status", lambda s: int((s != "ok").sum())),
+        status=("status", _cell_status),
+        failed=("status", lambda s: int((~s.isin(["ok", "skipped"])).sum())),
+        skip_reason=(
+            "skip_reason",
+            lambda s: next((e for e in s if isinstance(e, str) and e), None),
+        ),
         error=("error", lambda s: next((e for e in s if isinstance(e, str) and e), None)),
         execution=("execution", lambda s: next((e for e in s if isinstance(e, str)), None)),
         npu_share=("delegate_time_share", "first"),
@@ -119,6 +131,13 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
     return out.reset_index()
+
+
+def _cell_status(statuses: pd.Series) -> str:
+    """A cell's status from its rows': skipped (all of them), failed (any), else ok."""
+    if len(statuses) and (statuses == "skipped").all():
+        return "skipped"
+    return "ok" if statuses.isin(["ok", "skipped"]).all() else "failed"
 
 
 ACCURACY_COLUMNS = (

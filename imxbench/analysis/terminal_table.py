@@ -9,6 +9,7 @@ as it is. Pure: a summary DataFrame in, text out.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from collections.abc import Callable
@@ -63,6 +64,8 @@ def _accuracy(name: str) -> Callable[[Any], str]:
 
 
 def _status(row: Any) -> str:
+    if getattr(row, "status", None) == "skipped":
+        return f"skipped: {getattr(row, 'skip_reason', None) or 'cannot run the model'}"
     if row.failed:
         return f"FAILED ({row.failed})"
     if row.execution and row.execution != "full" and row.delegate != "cpu":
@@ -103,6 +106,8 @@ ORDER = (
     "status",
 )
 ACCURACY = {"top1", "top5", "agree"}
+STATUS_WIDTH_MAX = 26
+"""The status column widens (up to this) for a skipped cell's `skipped: float32 model`."""
 
 
 def render_table(
@@ -117,16 +122,25 @@ def render_table(
     names = [n for n in ORDER if n not in ACCURACY or "top1" in summary.columns]
     if len(boards) == 1:
         names.remove("board")
+    longest = max(len(_status(r)) for r in rows)
+    columns = dict(COLUMNS)
+    if longest > columns["status"].width:
+        wider = min(longest, STATUS_WIDTH_MAX if not wide else longest)
+        columns["status"] = dataclasses.replace(columns["status"], width=wider)
     if not wide:
-        names = _fitting(names, width)
+        names = _fitting(names, width, columns)
     title = terminal_safe(f"{', '.join(boards)}{' · EMULATED' if emulated else ''}")
-    lines = [_paint(title, BOLD, color), _line([COLUMNS[n] for n in names], None, color)]
+    lines = [_paint(title, BOLD, color), _line([columns[n] for n in names], None, color)]
     lines.append("-" * min(len(lines[-1]), width if not wide else 10**6))
     fastest = _fastest(summary)
     for row in rows:
         marked = (str(row.board), str(row.cell)) in fastest
-        lines.append(_line([COLUMNS[n] for n in names], row, color, marked))
+        lines.append(_line([columns[n] for n in names], row, color, marked))
     notes = "* fastest cell of its board" + ("" if wide else " · --wide: every column")
+    for row in rows:  # the whole reason: the status column has room for a few words only
+        if getattr(row, "status", None) == "skipped":
+            where = f"{row.board} {row.cell}" if len(boards) > 1 else str(row.cell)
+            notes += f"\n{where} skipped: {getattr(row, 'error', None) or 'cannot run the model'}"
     if emulated:
         notes += "\nEMULATED: timings come from the emulator's cost model, not from a board."
     for note in notes.split("\n"):
@@ -134,14 +148,15 @@ def render_table(
     return "\n".join(lines)
 
 
-def _fitting(names: list[str], width: int) -> list[str]:
+def _fitting(names: list[str], width: int, columns: dict[str, Column] | None = None) -> list[str]:
     """The columns that fit `width`, dropping the least important first."""
+    columns = columns or COLUMNS
     kept = list(names)
-    while sum(COLUMNS[n].width + 1 for n in kept) + 1 > width:
-        droppable = [n for n in kept if COLUMNS[n].priority > 0]
+    while sum(columns[n].width + 1 for n in kept) + 1 > width:
+        droppable = [n for n in kept if columns[n].priority > 0]
         if not droppable:
             break
-        kept.remove(max(droppable, key=lambda n: (COLUMNS[n].priority, kept.index(n))))
+        kept.remove(max(droppable, key=lambda n: (columns[n].priority, kept.index(n))))
     return kept
 
 
@@ -163,7 +178,8 @@ def _line(columns: list[Column], row: Any, color: bool, marked: bool = False) ->
         padded = f"{text:<{column.width}}" if column.left else f"{text:>{column.width}}"
         if row is not None and color:
             if column.header == "status":
-                padded = _paint(padded, GREEN if text.startswith("ok") else RED, True)
+                hue = GREEN if text.startswith("ok") else YELLOW if text.startswith("skip") else RED
+                padded = _paint(padded, hue, True)
             elif marked and column.header in ("delegate", "latency ms"):
                 padded = _paint(padded, BOLD, True)
         cells.append(padded)

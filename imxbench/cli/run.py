@@ -161,6 +161,7 @@ def run(
                     "run_id": result.run_id,
                     "out_dir": str(result.out_dir),
                     "failures": result.failures,
+                    "skipped": result.skipped,  # cells whose delegate cannot run the model
                     "warnings": result.warnings,
                     "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
                     "accuracy": str(result.out_dir / "accuracy.json") if accuracy else None,

@@ -20,10 +20,12 @@ Delegates (library path must be a key of board.json `delegates` and exist on dis
 
 * VX (`vx`, i.MX 8M Plus): claims every builtin op that touches an int8/uint8-quantized tensor
   and no floating-point tensor; contiguous claimed ops form one partition (`Vx Delegate`
-  node). `USE_GPU_INFERENCE=1` selects the GPU cost. The first inference pays the OpenVX
-  graph compile unless the graph cache is warm: `VIV_VX_ENABLE_CACHE_GRAPH_BINARY=1` (+
-  `VIV_VX_CACHE_BINARY_GRAPH_DIR`, default the working directory) or the delegate options
-  `allowed_cache_mode:true;cache_file_path:<file>`. The VIV cache file is
+  node). `USE_GPU_INFERENCE=1` selects the GPU, which also takes float ops (the GPU runs
+  float models, delegates/gpu.yaml; assumption: at the quantized per-MAC cost), and its cost.
+  The first inference pays the OpenVX graph compile unless the graph cache is warm:
+  `VIV_VX_ENABLE_CACHE_GRAPH_BINARY=1` (+ `VIV_VX_CACHE_BINARY_GRAPH_DIR`, default the
+  working directory) or the delegate options `allowed_cache_mode:true;cache_file_path:<file>`.
+  The VIV cache file is
   `<dir>/<sha256("<model sha256>:<npu|gpu>")>.nb`, written after a cold compile.
   Ops the real delegate refuses (VX_UNMAPPED_OPS, vx_rejection) stay on the CPU, split the
   graph and are logged as the delegate logs them (`WARNING: Fallback unsupported op N ...`).
@@ -384,8 +386,9 @@ def _builtin_codes() -> dict[str, int]:
     return {name: code for code, name in builtin_operator_names().items()}
 
 
-def claimed_ops(info: ModelInfo, kind: str | None) -> set[int]:
-    """Indices of the operators the delegate takes (see the module docstring)."""
+def claimed_ops(info: ModelInfo, kind: str | None, gpu: bool = False) -> set[int]:
+    """Indices of the operators the delegate takes (see the module docstring); `gpu`: the VX
+    delegate on the GPU (USE_GPU_INFERENCE=1), which takes float-only ops too."""
     if kind == "ethos-u":
         return {op.index for op in info.operators if op.name == ETHOS_U_CUSTOM_OP}
     if kind != "vx":
@@ -395,7 +398,9 @@ def claimed_ops(info: ModelInfo, kind: str | None) -> set[int]:
         used = [info.tensors[t] for t in (*op.inputs, *op.outputs) if t >= 0]
         int_quant = any(t.dtype in INT_QUANT_DTYPES and t.is_quantized for t in used)
         supported = vx_rejection(info, op.index) is None
-        if not op.is_custom and not op.uses_float and int_quant and supported:
+        # the GPU also computes in float; float<->int conversions stay where they were
+        computes = (int_quant and not op.uses_float) or (gpu and op.uses_float and not int_quant)
+        if not op.is_custom and computes and supported:
             claimed.add(op.index)
     return claimed
 
@@ -499,7 +504,8 @@ def delegate_plan(
     when a Vela graph's source model cannot be found."""
     if kind == "vx":
         unit: Unit = "gpu" if gpu_selected(env) else "npu"
-        return build_plan(info, claimed_ops(info, kind), unit, VX_NODE_TYPE), graph, unit
+        claimed = claimed_ops(info, kind, gpu=unit == "gpu")
+        return build_plan(info, claimed, unit, VX_NODE_TYPE), graph, unit
     if kind != "ethos-u":
         return build_plan(info, set()), graph, "cpu"
     return ethosu_plan(info, graph, ETHOSU_NODE_TYPE)

@@ -179,7 +179,9 @@ def _judge_cell(
     thresholds: Thresholds,
 ) -> CellVerdict:
     current = cell.latencies_us
-    if cell.status != "ok" or not current:
+    if cell.status == "skipped":  # the delegate cannot run the model: never judged
+        latency = LatencyVerdict("skipped", detail=cell.error or "skipped")
+    elif cell.status != "ok" or not current:
         latency = LatencyVerdict("failed", current_reps=len(current), detail=cell.error or "failed")
     else:
         latency = latency_verdict(nights, current, thresholds, pooled)
@@ -187,7 +189,7 @@ def _judge_cell(
     base = [points[i] for i in found.baseline_nights] if found else []
     base.reverse()  # newest first
     accuracy = []
-    if latency.verdict not in ("failed", "no baseline"):
+    if latency.verdict not in ("failed", "no baseline", "skipped"):
         with_accuracy = next((p for p in base if p.accuracy), None)
         reference = {a.metric: a for a in with_accuracy.accuracy} if with_accuracy else {}
         for result in cell.accuracy:
@@ -387,6 +389,6 @@ def _missing(
         out += [
             Missing(c.board, c.cell, c.delegate, reference.header.run_id, reason)
             for c in reference.cells
-            if c.board == board and (c.board, c.cell) not in present
+            if c.board == board and (c.board, c.cell) not in present and c.status != "skipped"
         ]
     return out

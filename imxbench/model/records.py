@@ -109,7 +109,7 @@ class CellRecord:
     delegate: str
     variant: str = ""
     threads: int | None = None
-    status: str = "ok"  # "ok" | "failed" (any failed step)
+    status: str = "ok"  # "ok" | "failed" (any failed step) | "skipped" (cannot run the model)
     error: str | None = None
     execution: str | None = None
     graph_sha256: str | None = None

@@ -1,16 +1,14 @@
 """The report's accuracy charts (from accuracy.json): top-1 with its interval, per-class
-top-1, confusion matrices. Each returns None when the run has no such data."""
+top-1, confusion matrices (small multiples: one SVG per cell, in the page's CSS grid). Each
+returns None when the run has no such data."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.image import AxesImage
 
 from imxbench.report.data import Accuracy, AccuracyCell
-from imxbench.report.layout import fit, fit_with_colorbar
+from imxbench.report.layout import fit
 from imxbench.report.svg import (
     Chart,
     cell_color,
@@ -50,25 +48,17 @@ def accuracy_chart(accuracy: Accuracy | None) -> Chart | None:
             )
             note = f"{top1:.1f}%"
             if cell.agreement_top1 is not None:
-                note += f" · top-1 agrees with CPU: {cell.agreement_top1 * 100:.1f}%"
-            ax.annotate(
-                note,
-                (high, y),
-                xytext=(6, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=7.5,
-            )
+                note += f" · {cell.agreement_top1 * 100:.1f}% agree"
+            ax.annotate(note, (high, y), xytext=(6, 0), textcoords="offset points", va="center")
         reference = accuracy.reference_top1 if accuracy else None
         if reference is not None:
             ax.axvline(reference * 100, color="#444", ls="--", lw=0.8)
             ax.annotate(
-                f"host CPU reference {reference * 100:.1f}%",
+                f"host CPU {reference * 100:.1f}%",
                 (reference * 100, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(3, 2),
                 textcoords="offset points",
-                fontsize=7,
                 color="#444",
             )
             lows.append(reference * 100)
@@ -81,8 +71,8 @@ def accuracy_chart(accuracy: Accuracy | None) -> Chart | None:
     return Chart(
         "accuracy",
         "Top-1 accuracy",
-        "On-device top-1 accuracy with its confidence interval; agreement: share of samples "
-        "whose top-1 class matches the CPU reference's.",
+        "On-device top-1 accuracy with its confidence interval; agree: share of samples "
+        "whose top-1 class matches the CPU reference's; dashed: the host CPU reference.",
         to_svg(fig, "accuracy"),
         _boards(cells),
     )
@@ -111,9 +101,10 @@ def per_class_chart(accuracy: Accuracy | None) -> Chart | None:
         ax.set_xticks(xs, labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
         ax.set_ylim(0, 105)
         ax.set_ylabel("top-1 (%)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        longest = max(len(f"{c.board} · {c.cell}") for c in cells)
+        legend = fig.legend(loc="outside lower center", ncols=2 if longest <= 24 else 1)
         style_axes(ax, grid="y")
-        fit(fig)
+        fit(fig, below=legend)
     return Chart(
         "per_class",
         "Per-class accuracy",
@@ -123,38 +114,38 @@ def per_class_chart(accuracy: Accuracy | None) -> Chart | None:
     )
 
 
+PANEL_WIDTH_IN = 3.6  # a confusion matrix: 9 pt text stays >= 10 px down to 259 px wide
+PANEL_HEIGHT_IN = 3.9
+
+
 def confusion_chart(accuracy: Accuracy | None, max_panels: int = 6) -> Chart | None:
     cells = [c for c in accuracy.cells if c.confusion] if accuracy else []
     cells = cells[:max_panels]
     if not cells:
         return None
-    ncols = min(3, len(cells))
-    nrows = math.ceil(len(cells) / ncols)
-    with drawing():
-        fig = figure(nrows, 3.2, width_in=3.0 * ncols + 1.0)
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        image = None
-        for ax, cell in zip(axes, cells, strict=False):
-            image = _confusion_axes(ax, cell)
-        for ax in axes[len(cells) :]:
-            ax.set_visible(False)
-        if image is not None:
-            fit_with_colorbar(fig, image, "% of the true class", shrink=0.7)
+    panels = []
+    for i, cell in enumerate(cells):
+        with drawing():
+            fig = figure(1, PANEL_HEIGHT_IN, width_in=PANEL_WIDTH_IN)
+            _confusion_axes(fig.subplots(), cell)
+            fit(fig)
+        panels.append(to_svg(fig, f"confusion-{i}", chart="confusion"))
     return Chart(
         "confusion",
         "Confusion matrices",
-        "Rows: true class; columns: predicted class; colour: share of the true class; numbers: "
-        "sample counts." + (f" First {max_panels} shown." if len(cells) == max_panels else ""),
-        to_svg(fig, "confusion"),
+        "Rows: true class; columns: predicted class; colour: share of the true class (white "
+        "0%, darkest blue 100%); numbers: sample counts."
+        + (f" First {max_panels} shown." if len(cells) == max_panels else ""),
+        '<div class="small-multiples">' + "".join(panels) + "</div>",
         _boards(cells),
     )
 
 
-def _confusion_axes(ax: Axes, cell: AccuracyCell) -> AxesImage:
+def _confusion_axes(ax: Axes, cell: AccuracyCell) -> None:
     matrix = np.array(cell.confusion, dtype=float)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-    image = ax.imshow(share * 100, cmap="Blues", vmin=0, vmax=100)
+    ax.imshow(share * 100, cmap="Blues", vmin=0, vmax=100)
     n = matrix.shape[0]
     labels = list(cell.labels[:n]) if len(cell.labels) >= n else [str(i) for i in range(n)]
     if n <= 12:
@@ -169,12 +160,10 @@ def _confusion_axes(ax: Axes, cell: AccuracyCell) -> AxesImage:
                     transform=ax.transData,
                     ha="center",
                     va="center",
-                    fontsize=6,
                     color="white" if share[r, c] > 0.5 else "#222",
                 )
-    ax.set_xticks(range(n), labels, rotation=90, fontsize=6.5)
-    ax.set_yticks(range(n), labels, fontsize=6.5)
-    title(ax, f"{cell.board} · {cell.cell}", fontsize=9)
+    ax.set_xticks(range(n), labels, rotation=90)
+    ax.set_yticks(range(n), labels)
+    title(ax, f"{cell.board} · {cell.cell}", loc="left")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    return image

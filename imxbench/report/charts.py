@@ -25,6 +25,8 @@ from imxbench.report.accuracy_charts import accuracy_chart, confusion_chart, per
 from imxbench.report.data import ReportData
 from imxbench.report.layout import fit
 from imxbench.report.svg import (
+    MIN_FONT_PT,
+    OKABE_ITO,
     Chart,
     boards_of,
     cell_color,
@@ -90,7 +92,7 @@ def _label(ax_labels: pd.DataFrame) -> list[str]:
     return [f"{b} · {c}" for b, c in zip(ax_labels["board"], ax_labels["cell"], strict=True)]
 
 
-def _note(ax: Any, text: str, xy: tuple[Any, Any], size: float = 7.5, dx: int = 3) -> None:
+def _note(ax: Any, text: str, xy: tuple[Any, Any], size: float = MIN_FONT_PT, dx: int = 3) -> None:
     ax.annotate(text, xy, xytext=(dx, 0), textcoords="offset points", va="center", fontsize=size)
 
 
@@ -127,7 +129,8 @@ def latency_chart(results: pd.DataFrame) -> Chart | None:
         "latency",
         "Latency per delegate",
         "◆ median of the timed repetitions · • each repetition's average · shaded bar: p5–p95 "
-        "of the single inferences over all repetitions.",
+        "of the single inferences over all repetitions (often hidden by the diamond on this "
+        "log scale; the trends below show it per cell).",
         to_svg(fig, "latency"),
         tuple(boards),
     )
@@ -206,9 +209,9 @@ def speedup_chart(summary: pd.DataFrame) -> Chart | None:
 
 
 COLD_WARM_SERIES = (
-    ("cold_first_ms", "cold first inference", "#d62728"),
-    ("first_ms", "warm first inference", "#ff9f4a"),
-    ("latency_ms", "steady state", "#1f77b4"),
+    ("cold_first_ms", "cold first inference", OKABE_ITO["vermillion"]),
+    ("first_ms", "warm first inference", OKABE_ITO["orange"]),
+    ("latency_ms", "steady state", OKABE_ITO["blue"]),
 )
 
 
@@ -238,18 +241,17 @@ def cold_warm_chart(summary: pd.DataFrame) -> Chart | None:
                         xytext=(3, 0),
                         textcoords="offset points",
                         va="center",
-                        fontsize=7,
                         color="#6b7280",
                     )
                 else:
-                    _note(ax, f"{value:.3g} ms", (value, y), size=7)
+                    _note(ax, f"{value:.3g} ms", (value, y))
         log_axis(ax.xaxis, minor_labels=None)
         ax.set_yticks(ys, _label(rows))
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xlabel("ms (log scale)")
-        legend = fig.legend(loc="outside right upper")
+        legend = fig.legend(loc="outside lower center", ncols=2)
         style_axes(ax, grid="x")
-        fit(fig, right=legend)
+        fit(fig, below=legend)
     where = sorted({accelerator(str(d)) for d in rows["delegate"]})
     return Chart(
         "cold_warm",
@@ -325,7 +327,7 @@ def op_placement_chart(results: pd.DataFrame) -> Chart | None:
         ax.set_xlim(0, 100)
         ax.set_xlabel("share of the profiled inference time (%)")
         legend = fig.legend(
-            loc="outside lower center", ncols=min(4, len(ax.containers)), title="node type"
+            loc="outside lower center", ncols=min(2, len(ax.containers)), title="node type"
         )
         style_axes(ax, grid="x")
         fit(fig, below=legend)
@@ -386,23 +388,25 @@ def vela_chart(summary: pd.DataFrame) -> Chart | None:
         fig = figure(len(rows) + 1, 0.7)
         ax = fig.subplots()
         ys = np.arange(len(rows))
-        ax.barh(ys - 0.17, estimate, height=0.32, color="#9ecae1", label="Vela estimate")
-        ax.barh(ys + 0.17, measured, height=0.32, color="#2ca02c", label="measured (median)")
+        ax.barh(ys - 0.17, estimate, height=0.32, color=OKABE_ITO["sky"], label="Vela estimate")
+        ax.barh(
+            ys + 0.17, measured, height=0.32, color=OKABE_ITO["green"], label="measured (median)"
+        )
         for y, est, mea in zip(ys, estimate, measured, strict=True):
             _note(ax, f"{est:.3g} ms", (est, y - 0.17))
-            _note(ax, f"{mea:.3g} ms  ({mea / est:.2f}× the estimate)", (mea, y + 0.17))
+            _note(ax, f"{mea:.3g} ms ({mea / est:.2f}×)", (mea, y + 0.17))
         ax.set_yticks(ys, _label(rows))
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xlim(0, max(measured.max(), estimate.max()) * 1.7)
         ax.set_xlabel("ms per inference")
-        legend = fig.legend(loc="outside right upper")
+        legend = fig.legend(loc="outside lower center", ncols=2)
         style_axes(ax, grid="x")
-        fit(fig, right=legend)
+        fit(fig, below=legend)
     return Chart(
         "vela",
         "Ethos-U: Vela estimate vs measured",
         "Vela's performance estimate for the compiled graph against the measured steady-state "
-        "latency.",
+        "latency (×: measured / estimate).",
         to_svg(fig, "vela"),
         tuple(boards_of(rows)),
     )

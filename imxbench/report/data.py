@@ -41,6 +41,7 @@ VERDICTS = (
     "no baseline",
     "missing",
     "failed",
+    "skipped",
 )
 LEGACY_VERDICTS = {"new": "no baseline"}
 """Verdict names older verdicts.json files used."""
@@ -149,7 +150,8 @@ class History:
     """Earlier runs of the same model, oldest first, the current run last.
 
     `points`: one row per (run, board, cell): run_id, started_at, board, cell, latency_ms,
-    failed, verdict (that run's verdict for the cell, or None)."""
+    failed, verdict (that run's verdict for the cell, or None), p5_ms and p95_ms (medians of
+    the repetitions' 5th and 95th percentiles of single inferences, None when unknown)."""
 
     runs: tuple[RunMeta, ...] = ()
     points: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -243,7 +245,8 @@ def load_run(run_dir: Path, history: History | None = None) -> ReportData:
 def collect_failures(
     results: pd.DataFrame, boards: Sequence[Mapping[str, Any]]
 ) -> tuple[Failure, ...]:
-    """Board-level errors (boards.json), then every failed process, in table order."""
+    """Board-level errors (boards.json), then every failed process, in table order (a
+    skipped cell, whose delegate cannot run the model, is not a failure)."""
     found = [
         Failure(str(b.get("board")), None, None, None, str(b["error"]), None, None)
         for b in boards
@@ -251,7 +254,7 @@ def collect_failures(
     ]
     if results.empty or "status" not in results:
         return tuple(found)
-    failed = results[results["status"] != "ok"]
+    failed = results[~results["status"].isin(["ok", "skipped"])]
     for row in failed.to_dict(orient="records"):
         found.append(
             Failure(

@@ -6,7 +6,9 @@
 Status, worst first: `failed` (a benchmark cell or a whole board failed), `regression` (a
 verdict says regressed), `attention` (the numbers ran but need a look: top-1 accuracy below
 1.5× chance, the preprocessing sanity check fired, a delegate cell fell back to the CPU, an
-accuracy evaluation failed, the run is incomplete, no cell had a baseline), else `ok`. The
+accuracy evaluation failed, the run is incomplete, no cell had a baseline), else `ok`. A
+skipped cell (its delegate cannot run the model) is neither ok nor failed: the summary names it
+("1 skipped (imx8mp · vx: float32 model)") and it changes no status. The
 sentence names, per board, the fastest cell, its speedup over the board's fastest CPU cell,
 and its top-1 accuracy with its confidence interval when it was measured.
 """
@@ -59,7 +61,9 @@ class Headline:
 
 
 def headline(data: ReportData) -> Headline:
-    records = [] if data.summary.empty else data.summary.to_dict(orient="records")
+    every = [] if data.summary.empty else data.summary.to_dict(orient="records")
+    skipped = [r for r in every if r.get("status") == "skipped"]
+    records = [r for r in every if r.get("status") != "skipped"]
     failed = _failed_cells(data)
     regressed = [v for v in data.verdicts or () if v.verdict == "regressed"]
     reasons = attention_reasons(data, records, failed)
@@ -89,7 +93,13 @@ def headline(data: ReportData) -> Headline:
             summary += " · no baseline: nothing compared"
         elif data.verdicts is not None:
             summary += " · no regressions"
-    boards = tuple(board_best(board, rows) for board, rows in _by_board(records).items())
+    if skipped:
+        cells = ", ".join(
+            f"{r['board']} · {r['cell']}: {r.get('skip_reason') or 'cannot run the model'}"
+            for r in skipped
+        )
+        summary += f" · {len(skipped)} skipped ({cells})"
+    boards = tuple(board_best(board, rows) for board, rows in _by_board(every).items())
     facts = "; ".join(b.text for b in boards)
     sentence = f"{summary}. {facts}." if facts else f"{summary}."
     return Headline(status, summary, sentence, tuple(reasons), boards)
@@ -149,8 +159,8 @@ def below_chance(
 
 
 def _nothing_compared(data: ReportData) -> bool:
-    """Every verdict says "no baseline": the run was judged against nothing."""
-    verdicts = data.verdicts or ()
+    """Every verdict says "no baseline" (or skipped): the run was judged against nothing."""
+    verdicts = [v for v in data.verdicts or () if v.verdict != "skipped"]
     return bool(verdicts) and all(v.verdict == "no baseline" for v in verdicts)
 
 

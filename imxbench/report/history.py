@@ -29,7 +29,17 @@ from imxbench.report.data import (
 )
 from imxbench.rundir.layout import RunDir
 
-POINT_COLUMNS = ("run_id", "started_at", "board", "cell", "latency_ms", "failed", "verdict")
+POINT_COLUMNS = (
+    "run_id",
+    "started_at",
+    "board",
+    "cell",
+    "latency_ms",
+    "failed",
+    "verdict",
+    "p5_ms",
+    "p95_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ def build_history(snapshots: Sequence[RunSnapshot]) -> History:
         for row in snap.summary:
             board, cell = str(row.get("board")), str(row.get("cell"))
             latency = row.get("latency_ms")
+            p5, p95 = row.get("p5_ms"), row.get("p95_ms")  # p5_ms: summaries since issue 18
             rows.append(
                 (
                     snap.meta.run_id,
@@ -97,6 +108,8 @@ def build_history(snapshots: Sequence[RunSnapshot]) -> History:
                     float(latency) if isinstance(latency, int | float) else None,
                     bool(row.get("failed")),
                     snap.verdicts.get((board, cell)),
+                    float(p5) if isinstance(p5, int | float) else None,
+                    float(p95) if isinstance(p95, int | float) else None,
                 )
             )
     points = pd.DataFrame(rows, columns=list(POINT_COLUMNS))

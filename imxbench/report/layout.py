@@ -18,13 +18,11 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis, XAxis
 from matplotlib.backends.backend_agg import RendererAgg, get_hinting_flag
-from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.legend import Legend
 from matplotlib.text import Annotation
-from matplotlib.transforms import Bbox
 
 EDGE_PT = 4.0  # between the outermost text and the figure's edge
 GAP_PT = 6.0  # between the decorations of neighbouring axes
@@ -70,7 +68,10 @@ def fit(
     right_in += _legend_in(right, renderer)[0] if right is not None else 0.0
     top_in = edge + grid.most("top", 0)
     bottom_in = edge + grid.most("bottom", grid.nrows - 1)
-    bottom_in += _legend_in(below, renderer)[1] if below is not None else 0.0
+    if below is not None:  # centred under the grid: the figure at least as wide
+        below_w, below_h = _legend_in(below, renderer)
+        bottom_in += below_h
+        width_in = max(width_in, below_w + 2 * edge)
     hgap_in = gap + grid.most_between("bottom", "top", grid.nrows)
     wgap_in = gap + grid.most_between("right", "left", grid.ncols)
     left_in, cell_w, width_in = _fit_width(
@@ -181,34 +182,6 @@ def _spec(ax: Axes) -> SubplotSpec:
     spec = ax.get_subplotspec()
     assert spec is not None, "fit lays out a grid from fig.subplots"
     return spec
-
-
-COLORBAR_PAD_IN = 0.15  # between the grid of axes and a colorbar beside it
-
-
-def fit_with_colorbar(fig: Figure, image: ScalarMappable, label: str, shrink: float) -> None:
-    """`fit`, with a colorbar of `image` at the right of the grid of axes: `shrink` of the
-    grid's height, centred on it, 1/20 as wide as high."""
-    cax = fig.add_axes((0.0, 0.0, 1.0, 1.0))  # placed once the grid is
-    fig.colorbar(image, cax=cax, label=label)
-    tick = cax.yaxis.majorTicks[0].label2
-    widths = [text_size_pt(t, tick.get_fontsize())[0] for _f, t in _tick_labels(cax.yaxis)]
-    label_pt = cax.yaxis.labelpad + text_size_pt(label, cax.yaxis.label.get_fontsize())[1]
-    ticks_pt = mpl.rcParams["ytick.major.size"] + mpl.rcParams["ytick.major.pad"]
-    bar_in = shrink * float(fig.get_size_inches()[1]) / 20  # at most: the grid is lower
-    beside_pt = ticks_pt + max(widths, default=0.0) + label_pt
-    fit(fig, reserve_right_in=COLORBAR_PAD_IN + bar_in + beside_pt / 72)
-    width_in, height_in = (float(v) for v in fig.get_size_inches())
-    grid = Bbox.union([ax.get_position() for ax in fig.axes if ax is not cax and ax.get_visible()])
-    height = shrink * grid.height
-    cax.set_position(
-        (
-            grid.x1 + COLORBAR_PAD_IN / width_in,
-            grid.y0 + (grid.height - height) / 2,
-            height * height_in / 20 / width_in,
-            height,
-        )
-    )
 
 
 def _decor(ax: Axes, renderer: RendererAgg) -> _Decor:

@@ -3,8 +3,9 @@ text in, text out; nightly.py writes the files.
 
 JUnit: one testsuite per board, one testcase per cell. regressed -> <failure>; failed (the
 benchmark did not run) -> <error>; a board that could not be used (unreachable, busy) -> an
-<error> testcase named `board`; inconclusive, missing and no baseline (nothing compared) ->
-<skipped> with the reason; unchanged and improved pass (their detail in <system-out>).
+<error> testcase named `board`; inconclusive, missing, no baseline (nothing compared) and
+skipped (the delegate cannot run the model: never judged) -> <skipped> with the reason;
+unchanged and improved pass (their detail in <system-out>).
 
 Board output reaches both: the XML holds only characters XML 1.0 allows (xml_safe), the Markdown
 (read in a terminal as often as in a browser) no escape sequence or control character.
@@ -59,13 +60,20 @@ def headline(verdicts: Sequence[CellVerdict], board_errors: Mapping[str, str]) -
     """The outcome, saying how many cells were not compared for want of a baseline."""
     said = outcome(verdicts, board_errors)
     new = sum(v.verdict == "no baseline" for v in verdicts)
+    skipped = sum(v.verdict == "skipped" for v in verdicts)
+    skip_note = (
+        f"{skipped} cell{'s' if skipped > 1 else ''} skipped: the delegate cannot run the model"
+    )
     if said == "NO BASELINE":
-        return f"{said} (nothing compared: no earlier night of these {new} series)"
+        also = f"; {skip_note}" if skipped else ""
+        return f"{said} (nothing compared: no earlier night of these {new} series{also})"
     notes = []
     if inconclusive := sum(v.verdict == "inconclusive" for v in verdicts):
         notes.append(f"{inconclusive} inconclusive: too noisy to tell")
     if new:
         notes.append(f"{new} cell{'s' if new > 1 else ''} with no baseline: not compared")
+    if skipped:
+        notes.append(skip_note)
     return f"{said} ({'; '.join(notes)})" if notes else said
 
 
@@ -141,7 +149,7 @@ def _testcase(suite: ET.Element, board: str, v: CellVerdict) -> dict[str, int]:
     if v.verdict == "failed":
         ET.SubElement(case, "error", type="failed", message=message).text = message
         return {"tests": 1, "errors": 1}
-    if v.verdict in ("inconclusive", "missing", "no baseline"):
+    if v.verdict in ("inconclusive", "missing", "no baseline", "skipped"):
         ET.SubElement(case, "skipped", message=message)
         return {"tests": 1, "skipped": 1}
     ET.SubElement(case, "system-out").text = message

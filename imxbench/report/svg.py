@@ -3,7 +3,15 @@ layout, figure → inline SVG, axis styling and the colours of delegates and ope
 
 SVG text stays text (`svg.fonttype: none`), ids are prefixed with the chart's key so several
 charts can share one HTML page, and matplotlib's math parser is off so a `$` in a board name is
-just a `$`. Text in the SVG is XML-escaped by matplotlib.
+just a `$`. Text in the SVG is XML-escaped by matplotlib; tooltips (`<title>`, added here after
+matplotlib by the markers' gid) are escaped by `tooltip_text`.
+
+Sizes for phones: an SVG's text scales with the SVG. Each chart is drawn WIDTH_IN wide with
+no text under MIN_FONT_PT, so that at a phone's column (PHONE_COLUMN_PX) its text is at
+least 10 px; `to_svg` sets each SVG's CSS min-width to the width at which its smallest text
+is 10 px (a chart that grew wider for long names scrolls instead of shrinking further) and
+its max-width a little over its natural size. Colours: the Okabe–Ito palette, distinguishable
+with the common colour-vision deficiencies.
 
 Layout is explicit and cheap (the report is on `imxbench run`'s critical path): no layout engine
 and no tight bounding box, which would each lay the figure out again; `fit` sizes the margins
@@ -14,11 +22,12 @@ one-time costs ahead (fonts, caches), e.g. in a thread while the boards work.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,40 +45,60 @@ from imxbench.report.layout import fit, text_size_pt, within
 
 mpl.use("Agg")
 
+MIN_FONT_PT = 9.0  # no chart text is set smaller
 RC: dict[Any, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
-    "font.size": 9,
+    "font.size": MIN_FONT_PT,
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
     "axes.spines.top": False,
     "axes.spines.right": False,
     "legend.frameon": False,
-    "legend.fontsize": 8,
+    "legend.fontsize": MIN_FONT_PT,
     "text.hinting": "none",  # `fit` measures text (with Agg) as a browser sets it: unhinted
 }
 SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
-WIDTH_IN = 10.0
+PHONE_COLUMN_PX = 396  # a 420 px wide page less its padding (report.css)
+MIN_TEXT_PX = 10.0  # the smallest chart text on screen, at PHONE_COLUMN_PX and wider
+WIDTH_IN = 4.6  # 9 pt text at 4.6 in (331 pt) shown 396 px wide: 10.8 px
+MAX_SCALE = 1.3  # on a wide screen a chart grows up to this much over its natural size
 
-DELEGATE_COLORS = {
-    "cpu": "#7f7f7f",
-    "vx": "#1f77b4",
-    "gpu": "#9467bd",
-    "ethosu": "#2ca02c",
-    "neutron": "#17becf",
+# Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green, yellow, blue,
+# vermillion, reddish purple, and black/greys
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+    "grey": "#999999",
+    "dark grey": "#555555",
 }
-EXTRA_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e", "#393b79")
-DELEGATE_NODE_COLORS = ("#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#393b79")
+DELEGATE_COLORS = {
+    "cpu": OKABE_ITO["dark grey"],
+    "vx": OKABE_ITO["blue"],
+    "gpu": OKABE_ITO["purple"],
+    "ethosu": OKABE_ITO["green"],
+    "neutron": OKABE_ITO["sky"],
+}
+EXTRA_COLORS = tuple(OKABE_ITO[c] for c in ("orange", "vermillion", "sky", "black", "yellow"))
+DELEGATE_NODE_COLORS = tuple(OKABE_ITO[c] for c in ("blue", "green", "sky", "purple", "black"))
 CPU_NODE_COLORS = (
-    "#ff7f0e",
-    "#d62728",
-    "#ffbb78",
-    "#e377c2",
-    "#8c564b",
-    "#bcbd22",
-    "#f7b6d2",
-    "#c49c94",
+    OKABE_ITO["orange"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["yellow"],
+    OKABE_ITO["purple"],
+    "#8C5A00",  # dark orange
+    OKABE_ITO["grey"],
+    "#F5C77E",  # light orange
+    "#E8A57F",  # light vermillion
 )
+REGRESSED_COLOR = OKABE_ITO["vermillion"]
+IMPROVED_COLOR = OKABE_ITO["green"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +127,16 @@ def drawing() -> Iterator[None]:
         yield
 
 
-def to_svg(fig: Figure, key: str) -> str:
-    """The figure as one <svg> element whose ids all start with `key`."""
+def to_svg(
+    fig: Figure,
+    key: str,
+    tips: Mapping[str, Sequence[str]] | None = None,
+    chart: str | None = None,
+) -> str:
+    """The figure as one <svg> element whose ids all start with `key`, `data-chart` = `chart`
+    (default: `key`), sized for any screen (module docstring). `tips`: for the gid of a line
+    drawn with markers only, one tooltip per marker, in the order of its points (see
+    `add_tooltips`)."""
     buf = io.StringIO()
     with _DRAWING, mpl.rc_context({"svg.hashsalt": key, **RC}):
         fig.savefig(buf, format="svg", metadata=SVG_METADATA)
@@ -110,12 +147,68 @@ def to_svg(fig: Figure, key: str) -> str:
     text = re.sub(r'\s+xmlns(?::xlink)?="[^"]*"', "", text)
     text = text.replace('id="', f'id="{key}-').replace('href="#', f'href="#{key}-')
     text = text.replace("url(#", f"url(#{key}-")
-    return text.replace("<svg ", f'<svg class="chart" role="img" data-chart="{key}" ', 1)
+    if tips:
+        text = add_tooltips(text, {f"{key}-{gid}": t for gid, t in tips.items()})
+    return text.replace(
+        "<svg ",
+        f'<svg class="chart" role="img" data-chart="{chart or key}" style="{_css_size(text)}" ',
+        1,
+    )
+
+
+_WIDTH = re.compile(r'<svg [^>]*?width="([\d.]+)pt"')
+_FONT_SIZE = re.compile(r"font-size: ([\d.]+)px")
+
+
+def _css_size(svg: str) -> str:
+    """width 100%, between the width at which the smallest text is MIN_TEXT_PX and MAX_SCALE
+    times the natural width (the viewBox is in points; a CSS px is 3/4 pt)."""
+    found = _WIDTH.search(svg)
+    width_pt = float(found[1]) if found else WIDTH_IN * 72
+    smallest = min((float(v) for v in _FONT_SIZE.findall(svg)), default=MIN_FONT_PT)
+    least_px = MIN_TEXT_PX * width_pt / smallest
+    most_px = max(least_px, MAX_SCALE * width_pt * 4 / 3)
+    return f"width:100%;min-width:{least_px:.0f}px;max-width:{most_px:.0f}px"
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def tooltip_text(text: str) -> str:
+    """`text` as the content of an SVG <title>: XML-escaped, without the characters XML 1.0
+    forbids."""
+    return html.escape(_XML_INVALID.sub("", text), quote=False)
+
+
+def add_tooltips(svg: str, tips: Mapping[str, Sequence[str]]) -> str:
+    """Each <use> (one marker) inside the group of id `gid` wrapped in a group holding a
+    <title>, the tooltip browsers show on hover. matplotlib writes one <use> per point of a
+    line's markers, in the line's order (filled markers are never clipped, and the charts
+    pass finite points only); a line whose count differs is left without tooltips."""
+    for gid, texts in tips.items():
+        start = svg.find(f'<g id="{gid}">')
+        if start < 0:
+            continue
+        end = svg.find("</g>", start)  # the markers' (clip) group holds <use>s only
+        if end < 0:
+            continue
+        block = svg[start:end]
+        uses = list(re.finditer(r"<use [^>]*/>", block))
+        if len(uses) != len(texts):
+            continue
+        out, last = [], 0
+        for i, (use, tip) in enumerate(zip(uses, texts, strict=True)):
+            out.append(block[last : use.start()])
+            out.append(f'<g id="{gid}-{i}"><title>{tooltip_text(tip)}</title>{use[0]}</g>')
+            last = use.end()
+        out.append(block[last:])
+        svg = svg[:start] + "".join(out) + svg[end:]
+    return svg
 
 
 # the fonts the charts set text in, (points, weight): ticks and labels, titles, legends, notes
-FONTS = ((9.0, "normal"), (10.0, "bold"), (9.0, "bold"), (8.0, "normal"), (7.5, "normal"))
-SMALL_FONTS = ((7.0, "normal"), (6.5, "normal"), (6.0, "normal"))
+FONTS = ((9.0, "normal"), (10.0, "bold"), (9.0, "bold"))
+SMALL_FONTS: tuple[tuple[float, str], ...] = ()
 WARM_UP_TEXT = string.ascii_letters + string.digits + string.punctuation + " ·×–%"
 
 
@@ -216,7 +309,7 @@ def cell_color(cell: str, index: int = 0) -> str:
     delegate = delegate_of(cell)
     if delegate in DELEGATE_COLORS:
         if delegate == "cpu" and "@" in cell:
-            return "#b0b0b0" if cell.endswith("@1t") else "#5f5f5f"
+            return OKABE_ITO["grey"] if cell.endswith("@1t") else OKABE_ITO["dark grey"]
         return DELEGATE_COLORS[delegate]
     return EXTRA_COLORS[(sum(map(ord, cell)) + index) % len(EXTRA_COLORS)]
 

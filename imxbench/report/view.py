@@ -38,6 +38,7 @@ VERDICT_ORDER = (
     "no baseline",
     "improved",
     "unchanged",
+    "skipped",
 )
 VERDICT_CSS = {
     "failed": "bad",
@@ -47,6 +48,7 @@ VERDICT_CSS = {
     "no baseline": "info",
     "improved": "good",
     "unchanged": "muted",
+    "skipped": "muted",
 }
 HEADLINE_CSS = {"ok": "good", "attention": "warn", "regression": "bad", "failed": "bad"}
 
@@ -143,7 +145,8 @@ def page_view(data: ReportData) -> dict[str, Any]:
 
 # -- verdict ---------------------------------------------------------------------------------
 def verdict_view(data: ReportData) -> dict[str, Any]:
-    """The headline (report/headline.py), then regressions, failures and what needs a look."""
+    """The headline (report/headline.py), then regressions, failures and what needs a look;
+    skipped cells (their delegate cannot run the model) apart, with their reasons."""
     failed_cells = _failed_cells(data)
     verdicts = list(data.verdicts or ())
     counts = {name: sum(v.verdict == name for v in verdicts) for name in VERDICT_ORDER}
@@ -153,7 +156,7 @@ def verdict_view(data: ReportData) -> dict[str, Any]:
         (
             v
             for v in verdicts
-            if v.verdict != "unchanged"
+            if v.verdict not in ("unchanged", "skipped")
             and not (v.verdict == "failed" and (v.board, v.cell) in shown_failed)
         ),
         key=lambda v: VERDICT_ORDER.index(v.verdict) if v.verdict in VERDICT_ORDER else 99,
@@ -171,6 +174,7 @@ def verdict_view(data: ReportData) -> dict[str, Any]:
         ],
         "entries": [_verdict_item(v) for v in important],
         "failed_cells": failed_cells,
+        "skipped_cells": _skipped_cells(data),
         "note": (
             "Not compared with history: no regression verdicts were recorded for this run "
             "(imxbench nightly judges each run against its baseline)."
@@ -201,6 +205,21 @@ def _failed_cells(data: ReportData) -> list[dict[str, str]]:
             first_line = f.error.strip().splitlines()[0] if f.error.strip() else "failed"
             seen[key] = {"board": f.board, "cell": f.cell or "whole board", "error": first_line}
     return list(seen.values())
+
+
+def _skipped_cells(data: ReportData) -> list[dict[str, str]]:
+    """Cells whose delegate cannot run the model: neither ok nor failed."""
+    if data.summary.empty or "status" not in data.summary:
+        return []
+    return [
+        {
+            "board": str(rec["board"]),
+            "cell": str(rec["cell"]),
+            "reason": str(rec.get("error") or rec.get("skip_reason") or "cannot run the model"),
+        }
+        for rec in data.summary.to_dict(orient="records")
+        if rec.get("status") == "skipped"
+    ]
 
 
 # -- the board x delegate matrix -------------------------------------------------------------
@@ -247,6 +266,8 @@ def number(label: str, title: str, key: str, fmt: Callable[[Any], str]) -> Colum
 
 
 def _status(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
+    if rec.get("status") == "skipped":
+        return (f"skipped: {rec.get('skip_reason') or 'cannot run the model'}", "muted")
     if rec.get("failed"):
         steps = int(rec["failed"])
         return (f"FAILED ({steps} step{'s' if steps != 1 else ''})", "bad")
@@ -290,7 +311,11 @@ def _top1(rec: Mapping[str, Any], _m: MatrixContext) -> Cell:
 
 MATRIX_COLUMNS: tuple[Column, ...] = (
     Column(
-        "status", "ok, or the first error of the cell's failed processes", _status, lambda m: True
+        "status",
+        "ok; the first error of the cell's failed processes; or skipped: the delegate cannot "
+        "run the model (not a failure)",
+        _status,
+        lambda m: True,
     ),
     Column(
         "verdict",
@@ -369,14 +394,15 @@ def matrix_view(data: ReportData) -> dict[str, Any]:
     emulated = data.emulated_boards
     rows = []
     for rec in context.records:
-        failed = bool(rec.get("failed")) or not is_num(rec.get("latency_ms"))
+        skipped = rec.get("status") == "skipped"
+        failed = not skipped and (bool(rec.get("failed")) or not is_num(rec.get("latency_ms")))
         cells = [c.cell(rec, context) for c in columns]
         rows.append(
             {
                 "board": str(rec["board"]),
                 "cell": str(rec["cell"]),
                 "emulated": str(rec["board"]) in emulated,
-                "css": "failed" if failed else "",
+                "css": "failed" if failed else "skipped" if skipped else "",
                 "cells": [{"text": text, "css": css} for text, css in cells],
             }
         )

@@ -27,7 +27,7 @@ from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
-from imxbench.prepare.model_prep import PreparedModel, prepare_model
+from imxbench.prepare.model_prep import PreparedModel, UnfitModel, prepare_model
 from imxbench.run.pipeline import (
     BoardHook,
     BoardRun,
@@ -63,6 +63,13 @@ class JobResult:
         return lines + (self.accuracy.failures if self.accuracy else [])
 
     @property
+    def skipped(self) -> list[str]:
+        """One line per skipped cell (a delegate that cannot run the model): not a failure."""
+        return [
+            f"{r.board} {r.cell}: {r.error}" for run in self.board_runs for r in run.skipped
+        ]
+
+    @property
     def warnings(self) -> list[str]:
         boards = list(dict.fromkeys(w for r in self.board_runs for w in r.warnings))  # once
         return boards + (self.accuracy.warnings if self.accuracy else [])
@@ -89,7 +96,10 @@ def run_job(
     preload: Sequence[str] = (),
     background: Sequence[Callable[[], object]] = (),
 ) -> JobResult:
-    """Bad input (model, delegate names) fails here, before any board is touched.
+    """Bad input (model, delegate names) fails here, before any board is touched. A delegate
+    that cannot run the model (model_prep.UnfitModel: a float model on an integer-only NPU)
+    gives skipped cells, unless it leaves a board nothing to run: then its refusal is the
+    error (e.g. `--delegate vx` with a float model).
 
     `resume` names an earlier run directory: its successful steps are kept and only the
     missing ones run, into the same directory. Ctrl-C raises JobInterrupted after writing
@@ -98,12 +108,13 @@ def run_job(
     warm-up); `background`: work done then too, first (e.g. opening the results history) —
     should it raise, the boards are cancelled and the job raises that.
     """
-    plans = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
-    prepared: dict[str, PreparedModel] = {}
-    for specs in plans.values():
-        for spec in specs:
-            if spec.name not in prepared:
-                prepared[spec.name] = prepare_model(model, spec, vela_cache)
+    every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
+    prepared, unfit = _prepare_models(model, every, vela_cache)
+    plans = {b: [s for s in specs if s.name in prepared] for b, specs in every.items()}
+    skipped = {
+        b: [(s, unfit[s.name]) for s in specs if s.name in unfit]
+        for b, specs in every.items()
+    }
     evaluation = None
     if accuracy is not None:
         from imxbench.accuracy.phase import Evaluation
@@ -146,13 +157,15 @@ def run_job(
         done,
         hooks,
         _Preloader(background, ["imxbench.analysis.results", *preload], [b.name for b in boards]),
+        skipped,
     )
     from imxbench.analysis.results import build_table, join_accuracy, summarize
 
+    as_given = PreparedModel.as_given(model, next(iter(prepared.values())).source_info)
     rows = kept_rows + [
-        _row(run_id, run, record, prepared[record.delegate], settings)
+        _row(run_id, run, record, prepared.get(record.delegate, as_given), settings)
         for run in board_runs
-        for record in run.records
+        for record in [*run.records, *run.skipped]
     ]
     table = build_table(rows)
     summary = summarize(table)
@@ -182,6 +195,26 @@ def run_job(
     return result
 
 
+def _prepare_models(
+    model: Path, plans: dict[str, list[DelegateSpec]], vela_cache: Path
+) -> tuple[dict[str, PreparedModel], dict[str, UnfitModel]]:
+    """Each delegate's prepared model, or why it cannot run the model. A board left with no
+    delegate that can raises the refusal of its first one (exit 2, one line)."""
+    prepared: dict[str, PreparedModel] = {}
+    unfit: dict[str, UnfitModel] = {}
+    for specs in plans.values():
+        for spec in specs:
+            if spec.name not in prepared and spec.name not in unfit:
+                try:
+                    prepared[spec.name] = prepare_model(model, spec, vela_cache)
+                except UnfitModel as exc:
+                    unfit[spec.name] = exc
+    for specs in plans.values():
+        if specs and all(s.name in unfit for s in specs):
+            raise unfit[specs[0].name]
+    return prepared, unfit
+
+
 class JobInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM: what had finished is written (run.json status "partial")."""
 
@@ -200,6 +233,7 @@ def _run_boards(
     done: dict[str, frozenset[StepKey]],
     hooks: dict[str, BoardHook] | None,
     preloader: _Preloader,
+    unfit: dict[str, list[tuple[DelegateSpec, UnfitModel]]] | None = None,
 ) -> tuple[list[BoardRun], bool, Exception | None]:
     """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
     (killing their remote steps) and still collects what they finished. Background work that
@@ -238,6 +272,7 @@ def _run_boards(
                 skip=done.get(b.name, frozenset()),
                 cancel=token,
                 after_cells=(hooks or {}).get(b.name),
+                unfit=(unfit or {}).get(b.name, ()),
             )
             for b in boards
         ]
@@ -442,6 +477,7 @@ def _row(
         "repetition": record.repetition,
         "status": record.status,
         "error": record.error,
+        "skip_reason": record.skip_reason,
         "stderr_tail": record.stderr_tail,
         "exit_status": record.exit_status,
         "duration_s": record.duration_s,
@@ -460,7 +496,7 @@ def _row(
         "vela_dram_kib": vela.summary.dram_used_kib if vela else None,
         "model": model.source.name,
         "model_sha256": model.source_sha256,
-        "graph_sha256": model.info.sha256,
+        "graph_sha256": model.info.sha256 if record.status != "skipped" else None,
         "graph_on_board": run.deployed.get(record.delegate),
         "tflite_version": run.facts.tflite_version if run.facts else None,
         "kernel": facts.get("kernel"),

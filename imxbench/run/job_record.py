@@ -94,7 +94,9 @@ def cells_from_table(
 
     A timed repetition said to be ok whose `inference_avg_us` is not a finite number > 0 is an
     impossible timing: the repetition and its cell are failed ("impossible timing: ..."), so
-    that it is never stored, judged or shown as a good latency."""
+    that it is never stored, judged or shown as a good latency. A cell whose delegate cannot
+    run the model (its one row `skipped`) is a skipped cell: no samples, the reason as its
+    error; the nightly never judges it."""
     if table.empty:
         return ()
     cells = []
@@ -116,8 +118,10 @@ def cells_from_table(
                     {m: _number(row.get(m)) for m in SAMPLE_METRICS},
                 )
             )
-        failed = rows[rows["status"] != "ok"]
-        error = next((str(e) for e in failed.get("error", []) if isinstance(e, str) and e), None)
+        failed = rows[~rows["status"].isin(["ok", "skipped"])]
+        skipped = bool(len(rows)) and bool((rows["status"] == "skipped").all())
+        said = rows if skipped else failed
+        error = next((str(e) for e in said.get("error", []) if isinstance(e, str) and e), None)
         if impossible:
             error = "impossible timing: " + "; ".join(impossible) + (f"; {error}" if error else "")
         cells.append(
@@ -127,7 +131,9 @@ def cells_from_table(
                 delegate=str(first["delegate"]),
                 variant=str(first.get("variant") or ""),
                 threads=_int(first.get("threads")),
-                status="failed" if len(failed) or impossible else "ok",
+                status=(
+                    "skipped" if skipped else "failed" if len(failed) or impossible else "ok"
+                ),
                 error=error,
                 execution=_text(
                     next((e for e in rows.get("execution", []) if isinstance(e, str)), None)

@@ -1,6 +1,9 @@
 """The benchmark pipeline for one board: probe, deploy, run the plan, parse, record.
 
 A failing step fails its cell (with the error and the stderr tail); the other cells go on.
+A delegate that cannot run the model (model_prep.UnfitModel, found on the host) gets skipped
+cells, one record each (status and kind `skipped`, the reason as the error), once the probe has
+said how many cores the board has: they never touch the board and never count as failures.
 A lost connection is re-opened with backoff (in every phase: `Connection.retrying`); when the
 board stays away, the cells that had not finished fail and what finished is kept. Every step's
 record is appended to `steps/<board>.jsonl` (flushed to disk) the moment it finishes, so that
@@ -16,7 +19,7 @@ import posixpath
 import shlex
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +43,7 @@ from imxbench.config.inventory import Board
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
 from imxbench.model.facts import BoardFacts, major_minor
 from imxbench.model.progress import Progress, ProgressEvent
-from imxbench.prepare.model_prep import PreparedModel
+from imxbench.prepare.model_prep import PreparedModel, UnfitModel
 from imxbench.rundir.layout import RunDir
 
 BoardHook = Callable[["Connection", "BoardRun", Progress], None]
@@ -154,7 +157,7 @@ class StepRecord:
     threads: int | None
     kind: str
     repetition: int
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "skipped" (the delegate cannot run the model)
     error: str | None
     stderr_tail: str | None
     exit_status: int | None
@@ -167,6 +170,8 @@ class StepRecord:
     """The clock and thermal columns around the step (board/clocks.step_columns)."""
     diagnosis: dict[str, Any] | None = None
     """A failed step's dmesg lines and remoteproc state (board/clocks.diagnose)."""
+    skip_reason: str | None = None
+    """A skipped cell's reason in a few words (e.g. "float32 model"); `error` has it whole."""
 
 
 @dataclass
@@ -184,10 +189,12 @@ class BoardRun:
     """Said once per run (e.g. the board's Vela differs from the host's)."""
     governor: dict[str, str | None] = field(default_factory=dict)
     """--cpu-governor: {"set": ..., "previous": ..., "restored": ...}."""
+    skipped: list[StepRecord] = field(default_factory=list)
+    """One record per cell of a delegate that cannot run the model (status "skipped")."""
 
     @property
     def failed_cells(self) -> list[str]:
-        return sorted({r.cell for r in self.records if r.status != "ok"})
+        return sorted({r.cell for r in self.records if r.status == "failed"})
 
 
 def run_board(
@@ -201,11 +208,13 @@ def run_board(
     skip: frozenset[StepKey] = frozenset(),
     cancel: CancelToken | None = None,
     after_cells: BoardHook | None = None,
+    unfit: Sequence[tuple[DelegateSpec, UnfitModel]] = (),
 ) -> BoardRun:
     """Run every cell on one board. Never raises for board-side failures: they are recorded.
 
     Steps in `skip` (done in an earlier, partial run) are not run again. Setting `cancel`
-    stops the board after killing the step in flight (`BoardRun.interrupted`).
+    stops the board after killing the step in flight (`BoardRun.interrupted`). `unfit`: the
+    delegates that cannot run the model, with why: their cells are skipped (`BoardRun.skipped`).
     """
     result = BoardRun(board)
     say = progress or (lambda *_: None)
@@ -214,7 +223,7 @@ def run_board(
     try:
         conn = Connection(board, cancel)
         try:
-            _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip)
+            _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip, unfit)
             result.phases["benchmark"] = "complete"
             if after_cells is not None and not cancel.is_set():
                 _after_cells(after_cells, conn, result, say)  # e.g. the accuracy evaluation
@@ -273,6 +282,7 @@ def _run_connected(
     out_dir: Path,
     say: Progress,
     skip: frozenset[StepKey],
+    unfit: Sequence[tuple[DelegateSpec, UnfitModel]] = (),
 ) -> None:
     board = result.board
     session = conn.session
@@ -283,6 +293,7 @@ def _run_connected(
     _restore_leftover_governor(session, result, say)
     _check_vela(result, specs, prepared, say)
     specs = resolve_specs(specs, result.facts)  # e.g. LF5.15's built-in Ethos-U op
+    _skip_unfit(result, unfit, settings, say)
     benchmark_model = board.benchmark_model or result.facts.benchmark_model
     if not benchmark_model:
         raise InfrastructureError(
@@ -314,6 +325,41 @@ def _run_connected(
     say(ProgressEvent(board.name, "planned", f"{len(todo)} benchmark steps", planned=len(todo)))
     for cell in cells:
         _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
+
+
+def _skip_unfit(
+    result: BoardRun,
+    unfit: Sequence[tuple[DelegateSpec, UnfitModel]],
+    settings: RunSettings,
+    say: Progress,
+) -> None:
+    """A skipped record per cell of each delegate that cannot run the model (its cells are
+    named as they would have been: `cpu@4t` needs the board's core count, hence after the
+    probe)."""
+    board = result.board
+    cpu_count = int(result.facts.raw.get("cpu_count") or 1) if result.facts else 1
+    for spec, why in unfit:
+        for cell in plan_cells([spec], {spec.name: ""}, "", board.workdir, cpu_count, settings):
+            record = StepRecord(
+                board.name,
+                cell.name,
+                cell.delegate,
+                cell.variant,
+                cell.threads,
+                "skipped",
+                0,
+                "skipped",
+                why.reason,
+                None,
+                None,
+                0.0,
+                {},
+                None,
+                route=cell.route,
+                skip_reason=why.short,
+            )
+            result.skipped.append(record)
+            say(ProgressEvent(board.name, "board", f"skipped: {why.reason}", cell.name))
 
 
 def _restore_leftover_governor(session: BoardSession, result: BoardRun, say: Progress) -> None:

@@ -116,7 +116,7 @@ def test_bgr_dataset_triggers_the_loud_warning(data: Generated, tmp_path: Path) 
         "WARNING: the configured preprocessing (RGB + model quantization) scores "
     )
     assert warning.endswith("rerun with --channel-order bgr")
-    assert "top1" in done.stdout.splitlines()[0]  # the accuracy columns of the table
+    assert "top1" in done.stdout.splitlines()[1]  # the accuracy column of the table (line 0: title)
     assert "preprocessing: RGB uint8 pixels p -> int8 input 'input_1_int8'" in done.stdout
     again = imxbench(
         "run", "--board", "imx8mp", "--emulate", "--dataset", str(path), "--delegate", "cpu",

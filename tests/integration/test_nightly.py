@@ -140,6 +140,32 @@ def test_junit_xml_and_markdown_summary(nights: list[Any]) -> None:
     assert {v["cell"] for v in verdict_file if v["verdict"] == "regressed"} == {"vx"}
 
 
+def test_a_cell_that_cannot_run_the_model_is_skipped_never_judged(tmp_path: Path) -> None:
+    """A float model: the 8M Plus NPU (integer only) is a skipped cell, recorded as such in
+    the history, JUnit <skipped>, never a failure; the night exits 0."""
+    from tests.locations import FLOAT_MODEL
+
+    done = imxbench(
+        "nightly", "--board", "imx8mp", "--emulate", *FAST, "--model", str(FLOAT_MODEL),
+        "--reports", str(tmp_path), "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    said = {c["cell"]: c for c in doc["cells"]}
+    assert said["vx"]["verdict"] == "skipped"
+    assert "the vx delegate runs only integer-quantized" in said["vx"]["detail"]
+    assert {said[c]["verdict"] for c in ("cpu@1t", "gpu")} == {"no baseline"}
+    root = ET.parse(doc["junit"]).getroot()
+    assert (root.get("failures"), root.get("errors")) == ("0", "0")
+    vx = next(c for c in root.iter("testcase") if c.get("name") == "vx")
+    assert vx.find("skipped") is not None
+    with open_store(None, tmp_path) as store:
+        run = store.load_run(doc["run_id"])
+    cells = {c.cell: c for c in run.cells}
+    assert cells["vx"].status == "skipped" and cells["vx"].samples == ()
+    assert cells["gpu"].status == "ok"
+
+
 def cli(*args: str) -> tuple[int, str, str]:
     """`imxbench ARGS` in this process, through main() (exit codes as the shell sees them)."""
     with pytest.MonkeyPatch.context() as patch:

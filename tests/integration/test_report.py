@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from imxbench.cli.main import cli
 from imxbench.errors import ConfigError
 from imxbench.report.build import load_report, render, resolve_runs, write_report
 from imxbench.report.charts import build_charts
-from imxbench.report.data import load_run, parse_accuracy, parse_verdicts
+from imxbench.report.data import History, load_run, parse_accuracy, parse_verdicts
 from imxbench.report.history import history_for
 from imxbench.report.render import markdown_escape
+from imxbench.report.svg import DELEGATE_COLORS, OKABE_ITO, cell_color
+from imxbench.report.trend_chart import history_chart
 from tests.chromium_cdp import chromium_path, open_page
 from tests.locations import IMXBENCH
 from tests.report_fixtures import facts, write_run
@@ -364,7 +367,7 @@ def test_report_renders_in_headless_chromium(latest: Path) -> None:
     page = open_page(path, 1400, MEASURE)
     assert page.console_errors == []
     found = json.loads(page.evaluated)
-    keys = [c["key"] for c in found["charts"]]
+    keys = list(dict.fromkeys(c["key"] for c in found["charts"]))  # small multiples: several
     assert keys == [
         "latency",
         "speedup",
@@ -377,7 +380,7 @@ def test_report_renders_in_headless_chromium(latest: Path) -> None:
         "confusion",
     ]
     for chart in found["charts"]:
-        assert chart["visible"] and chart["width"] > 300 and chart["height"] > 100, chart
+        assert chart["visible"] and chart["width"] > 250 and chart["height"] > 100, chart
         assert float(chart["w"].removesuffix("pt")) > 0 and float(chart["h"].removesuffix("pt")) > 0
     assert found["headline"] == "1 regression · 1 failed cell" and found["scripts"] == 0
     assert found["clipped"] == []  # every label inside its chart
@@ -413,6 +416,154 @@ def test_long_names_are_not_clipped(tmp_path: Path) -> None:
     assert {c["key"] for c in found["charts"]} >= {"latency", "cold_warm", "trend", "accuracy"}
     assert all(c["visible"] and c["height"] > 100 for c in found["charts"])
     assert found["clipped"] == []
+
+
+# -- charts on a phone, the trend's small multiples, tooltips ----------------------------------
+TEXT_SIZES = """JSON.stringify((() => {
+  const texts = [...document.querySelectorAll('svg.chart text')].map(t => {
+    const s = t.closest('svg');
+    const scale = s.getBoundingClientRect().width / s.viewBox.baseVal.width;
+    const turn = t.getAttribute('transform') || '';
+    return {chart: s.dataset.chart, text: t.textContent.trim(),
+            px: parseFloat(getComputedStyle(t).fontSize) * scale,
+            height: turn && !/rotate\\(-?0 /.test(turn) ? null : t.getBoundingClientRect().height};
+  });
+  const trend = [...document.querySelectorAll('svg.chart[data-chart="trend"]')].map(s => {
+    const r = s.getBoundingClientRect(); return {width: r.width, top: r.top}; });
+  return {count: texts.length,
+          small: texts.filter(t => t.px < 10 || (t.height !== null && t.height < 10)),
+          smallest: Math.min(...texts.map(t => t.px)),
+          page_width: document.documentElement.scrollWidth,
+          scrolled: [...document.querySelectorAll('figure')]
+            .filter(f => f.scrollWidth > f.clientWidth + 1).map(f => f.id),
+          trend: trend};
+})())"""
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (setup.sh)")
+def test_chart_text_is_at_least_10_px_on_a_phone(latest: Path) -> None:
+    """At 420 px wide every chart reflows to the column (no sideways scrolling) and no chart
+    text is smaller than 10 px: its font size times the SVG's scale, and the height of the
+    box Chromium lays it in (upright texts). On a wide screen the trend's small multiples
+    share rows."""
+    path = write_report(load_report([latest]))
+    phone = json.loads(open_page(path, 420, TEXT_SIZES).evaluated)
+    assert phone["count"] > 300
+    assert phone["small"] == [], phone["small"][:5]
+    assert phone["smallest"] >= 10
+    assert phone["page_width"] == 420 and phone["scrolled"] == []
+    assert len(phone["trend"]) == 6  # one per board x cell
+    assert all(p["width"] > 360 for p in phone["trend"])  # one per row, the column's width
+    wide = json.loads(open_page(path, 1400, TEXT_SIZES).evaluated)
+    assert wide["small"] == [] and wide["scrolled"] == []
+    tops = [round(p["top"]) for p in wide["trend"]]
+    assert len(set(tops)) <= 2 < len(tops)  # several per row
+
+
+def _panels(svg: str) -> list[str]:
+    return re.findall(r"<svg .*?</svg>", svg, re.S)
+
+
+def _y_ticks(panel: str) -> list[float]:
+    return [
+        float(t)
+        for t in re.findall(r'<g id="[^"]*-ytick_\d+">.*?<text[^>]*>([^<]+)</text>', panel, re.S)
+    ]
+
+
+def _tip_values(panel: str) -> list[float]:
+    """Every latency the panel's tooltips name: the median and its p5–p95."""
+    values = []
+    for tip in re.findall(r"<title>([^<]*)</title>", panel):
+        found = re.search(r": ([\d.]+) ms(?: \(p5–p95 ([\d.]+)–([\d.]+)\))?", tip)
+        if found:
+            values += [float(v) for v in found.groups() if v]
+    return values
+
+
+def _history(series: dict[str, list[float]]) -> History:
+    """Two boards' worth of odd series (board "b", one cell per series), with p5/p95 ±3%."""
+    rows = []
+    for cell, latencies in series.items():
+        for night, ms in enumerate(latencies):
+            rows.append(
+                {
+                    "run_id": f"run-{night}",
+                    "started_at": DAY0 + timedelta(days=night),
+                    "board": "b",
+                    "cell": cell,
+                    "latency_ms": ms,
+                    "failed": False,
+                    "verdict": "regressed" if night == len(latencies) - 1 else None,
+                    "p5_ms": ms * 0.97,
+                    "p95_ms": ms * 1.03,
+                }
+            )
+    return History(points=pd.DataFrame(rows))
+
+
+def test_each_trend_panel_labels_the_range_of_its_points(latest: Path) -> None:
+    """One small multiple per board x cell, each on its own linear scale: its lowest and
+    highest labelled ticks enclose every point and band it draws (read back from the SVG: the
+    tick labels, and the values in the points' tooltips); the band is drawn and the
+    regression is marked on its point."""
+    lab_chart = history_chart(load_report([latest]).history)
+    odd_chart = history_chart(
+        _history(
+            {
+                "cpu": [1.42, 1.43, 1.41, 1.42 * 1.075],  # +7.5% on the last night
+                "tiny": [0.0123, 0.0124, 0.0123],
+                "flat": [0.2, 0.2, 0.2],
+                "wide": [0.2, 5.0, 0.9, 40.0],
+                "big": [1250.0, 1310.0, 1288.0],
+            }
+        )
+    )
+    assert lab_chart is not None and odd_chart is not None
+    lab, odd = _panels(lab_chart.svg), _panels(odd_chart.svg)
+    assert len(lab) == 6 and len(odd) == 5
+    for panel in lab + odd:
+        ticks, values = _y_ticks(panel), _tip_values(panel)
+        assert len(ticks) >= 3 and values, panel[:200]
+        assert min(ticks) <= min(values) and max(values) <= max(ticks), (ticks, values)
+        assert "FillBetweenPolyCollection" in panel  # the p5–p95 band
+    vx = next(p for p in lab if "imx8mp · vx</text>" in p)
+    [marked] = re.findall(r'id="trend-\d+-regressed-0"><title>([^<]*)</title>', vx)
+    assert "regressed · run 20260906-020000-005a · 2026-09-06 02:00" in marked
+    assert "kernel</text>" in vx  # the environment change, named at the top
+    cpu = _y_ticks(odd[0])
+    assert max(cpu) - min(cpu) < 0.5  # linear, around the data: +7.5% is a visible step
+
+
+def test_trend_tooltips_are_escaped(tmp_path: Path) -> None:
+    """Every point has a <title> with its value, run id and date; a run id with markup in it
+    stays text and the SVG stays well-formed. Colours come from the Okabe–Ito palette."""
+    hostile = "20260902-020000-<svg onload=alert(1)>&"
+    write_run(tmp_path, "20260901-020000-0001", DAY0, cells={"imx93": ("cpu@1t", "ethosu")})
+    run = write_run(
+        tmp_path,
+        hostile,
+        DAY0 + timedelta(days=1),
+        cells={"imx93": ("cpu@1t", "ethosu")},
+        seed=1,
+    )
+    data = load_report([run])
+    chart = history_chart(data.history)
+    assert chart is not None
+    panels = _panels(chart.svg)
+    assert len(panels) == 2
+    for panel in panels:
+        tips = re.findall(r"<title>([^<]*)</title>", panel)
+        assert len(tips) == 2, tips
+        assert "run 20260901-020000-0001 · 2026-09-01 02:00" in tips[0]
+        assert "run 20260902-020000-&lt;svg onload=alert(1)&gt;&amp; · 2026-09-02 02:00" in tips[1]
+        assert re.match(r"imx93 · (cpu@1t|ethosu): \d\.\d{3} ms \(p5–p95 ", tips[1])
+        ET.fromstring(panel.replace("<svg ", '<svg xmlns:xlink="urn:x" ', 1))  # well-formed
+    page = render(data, "html")
+    assert "<svg onload" not in page and not re.search(r"<script", page, re.I)
+    palette = set(OKABE_ITO.values())
+    assert set(DELEGATE_COLORS.values()) <= palette
+    assert {cell_color(c) for c in ("cpu@1t", "cpu@4t", "vx", "gpu", "ethosu")} <= palette
 
 
 # -- end to end ------------------------------------------------------------------------------

@@ -151,6 +151,80 @@ def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
 
 
+# -- a delegate that cannot run the model: its cells are skipped, the run goes on -------------
+FLOAT_FAST = ["--repetitions", "2", "--num-runs", "5", "--min-secs", "0", "--no-op-profile"]
+FLOAT_REASON = (
+    "a float32 model; the {} delegate runs only integer-quantized (int8/uint8) models — "
+    "quantize it first"
+)
+
+
+def assert_skipped_run(
+    done: subprocess.CompletedProcess[str], board: str, ran: set[str], skipped: str
+) -> None:
+    """Exit 0; `ran` ok and `skipped` skipped with its reason in the table, results.json,
+    summary.json and the report (not as a failure)."""
+    assert done.returncode == 0, done.stderr
+    reason = FLOAT_REASON.format(skipped)
+    table = done.stdout.split("\nresults: ")[0]
+    body = table.split("\n* fastest")[0].splitlines()[3:]
+    rows = {line.split()[0].rstrip("*"): line for line in body}
+    assert rows[skipped].endswith("skipped: float32 model")
+    assert all(rows[cell].endswith(" ok") for cell in ran)
+    assert f"{skipped} skipped: {reason}" in " ".join(table.split())  # the note, wrapped
+    assert "FAILED" not in done.stdout + done.stderr
+    assert f"[{board}] {skipped}: skipped: {reason}" in done.stderr  # the progress says so
+    run_dir = Path(next(x for x in done.stdout.splitlines() if x.startswith("results: "))[9:])
+    results = json.loads((run_dir / "results.json").read_text())
+    mine = [r for r in results if r["cell"] == skipped]
+    assert len(mine) == 1
+    assert mine[0]["status"] == mine[0]["kind"] == "skipped"
+    assert mine[0]["error"] == reason and mine[0]["skip_reason"] == "float32 model"
+    assert {r["status"] for r in results if r["cell"] != skipped} == {"ok"}
+    assert "skipped" in (run_dir / "results.csv").read_text()
+    summary = by_cell(json.loads((run_dir / "summary.json").read_text()))
+    assert set(summary) == ran | {skipped}
+    assert summary[skipped]["status"] == "skipped" and summary[skipped]["failed"] == 0
+    assert all(summary[c]["status"] == "ok" and summary[c]["latency_ms"] > 0 for c in ran)
+    html = (run_dir / "report.html").read_text()
+    assert f"1 skipped ({board} · {skipped}: float32 model)" in html  # the headline
+    assert '<div class="status">ok</div>' in html  # neither ok nor failed: no failure
+    assert f"<td>{skipped}</td><td class=\"muted\">skipped: float32 model</td>" in html
+    assert f"{board} · {skipped}: {reason}" in html
+    assert 'id="failures"' not in html or f"{skipped}</td>" not in html.split('id="failures"')[1]
+
+
+def test_a_float_model_skips_the_integer_only_npu_imx8mp(tmp_path: Path) -> None:
+    done = imxbench(
+        "run", "--board", "imx8mp", "--emulate", "--model", str(FLOAT_MODEL), *FLOAT_FAST,
+        "--reports", str(tmp_path),
+    )  # fmt: skip
+    assert_skipped_run(done, "imx8mp", {"cpu@1t", "cpu@4t", "gpu"}, "vx")
+
+
+def test_a_float_model_skips_the_ethos_u_imx93(tmp_path: Path) -> None:
+    done = imxbench(
+        "run", "--board", "imx93", "--emulate", "--model", str(FLOAT_MODEL), *FLOAT_FAST,
+        "--reports", str(tmp_path),
+    )  # fmt: skip
+    assert_skipped_run(done, "imx93", {"cpu@1t", "cpu@2t"}, "ethosu")
+    # asked for by name beside a delegate that can run it: skipped too; --format json says so
+    done = imxbench(
+        "run", "--board", "imx93", "--emulate", "--model", str(FLOAT_MODEL), *FLOAT_FAST,
+        "--delegate", "cpu,ethosu", "--threads", "1", "--reports", str(tmp_path),
+        "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["failures"] == [] and out["skipped"] == [
+        f"imx93 ethosu: {FLOAT_REASON.format('ethosu')}"
+    ]
+    assert {c: r["status"] for c, r in by_cell(out["summary"]).items()} == {
+        "cpu@1t": "ok",
+        "ethosu": "skipped",
+    }
+
+
 # -- failures: one cell fails, the others go on ----------------------------------------------
 @pytest.fixture(scope="module")
 def board8(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:

@@ -9,6 +9,7 @@ network. docs/DESIGN.md says how to do the same by hand with a full `pip install
 from __future__ import annotations
 
 import json
+import os
 import site
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.locations import REPO
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+"""No PYTHONPATH: the new environment must find imxbench in its own site-packages only."""
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,7 @@ def test_the_wheel_ships_its_catalogue_and_runs_the_main_job(
         capture_output=True,
         text=True,
         check=True,
+        env=CLEAN_ENV,
     ).stdout.splitlines()
     assert where[0].startswith(str(wheel_venv))  # the wheel's copy, not the checkout
     assert where[1].startswith(str(wheel_venv)) and where[1].endswith("imxbench/catalogue")
@@ -100,6 +105,7 @@ def test_the_wheel_ships_its_catalogue_and_runs_the_main_job(
         capture_output=True,
         text=True,
         timeout=300,
+        env=CLEAN_ENV,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)["summary"]

@@ -13,6 +13,7 @@ from imxbench.config.delegates import DelegateSpec, load_catalogue
 from imxbench.errors import ConfigError
 from imxbench.prepare.model_prep import (
     PreparedModel,
+    UnfitModel,
     check_model_for,
     default_cache_root,
     prepare_model,
@@ -123,6 +124,31 @@ def test_float_model_refused_on_integer_only_npus(
         "(int8/uint8) models — quantize it first"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_skips_the_unfit_delegates_unless_nothing_is_left(
+    catalogue: dict[str, DelegateSpec], tmp_path: Path
+) -> None:
+    """The refusal is an UnfitModel (reason without the path, a few words for tables): the job
+    skips those delegates when others can run the model, and refuses the run (exit 2, the same
+    one line) when a board is left with none."""
+    from imxbench.run.job import _prepare_models
+
+    with pytest.raises(UnfitModel) as info:
+        prepare_model(FLOAT_MODEL, catalogue["vx"], tmp_path)
+    assert info.value.exit_code == 2 and info.value.short == "float32 model"
+    assert info.value.message == f"{FLOAT_MODEL}: {info.value.reason}"
+    plans = {"imx8mp": [catalogue[n] for n in ("cpu", "gpu", "vx")]}
+    prepared, unfit = _prepare_models(FLOAT_MODEL, plans, tmp_path)
+    assert set(prepared) == {"cpu", "gpu"} and set(unfit) == {"vx"}
+    assert unfit["vx"].reason == info.value.reason
+    with pytest.raises(UnfitModel) as refused:
+        _prepare_models(FLOAT_MODEL, {"imx8mp": [catalogue["vx"]]}, tmp_path)
+    assert refused.value.message == info.value.message
+    with pytest.raises(ConfigError, match="no operators") as empty:
+        check_model_for(catalogue["cpu"], dataclasses.replace(
+            inspect_model(FLOAT_MODEL), operators=()), FLOAT_MODEL)  # fmt: skip
+    assert not isinstance(empty.value, UnfitModel)  # an unusable model stays fatal
 
 
 @pytest.mark.parametrize("delegate", ["cpu", "gpu"])

@@ -376,3 +376,39 @@ def test_a_night_that_compared_nothing_is_no_baseline_never_clean() -> None:
     night = NightContext("r1", "2025", "m", "ab" * 32, "anchored", 0.01, 0.03, {}, ["imx8mp"])
     junit = render_junit(first, night)
     assert 'skipped="2"' in junit and "no baseline: no baseline detail" in junit
+
+
+def test_a_skipped_cell_is_never_judged_never_failed_and_junit_skips_it() -> None:
+    """A delegate that cannot run the model (a float model on the NPU): one `skipped` row in the
+    results, a skipped CellRecord, a `skipped` verdict; the night stays clean (exit 0)."""
+    reason = "a float32 model; the vx delegate runs only integer-quantized (int8/uint8) models"
+    rows = [
+        {"board": "imx8mp", "cell": "cpu", "delegate": "cpu", "kind": "timed", "repetition": 1,
+         "status": "ok", "inference_avg_us": 1000.0, "error": None},
+        {"board": "imx8mp", "cell": "vx", "delegate": "vx", "kind": "skipped", "repetition": 0,
+         "status": "skipped", "inference_avg_us": None, "error": reason},
+    ]  # fmt: skip
+    cells = {c.cell: c for c in cells_from_table(pd.DataFrame(rows), {})}
+    assert cells["cpu"].status == "ok"
+    assert cells["vx"].status == "skipped" and cells["vx"].error == reason
+    assert cells["vx"].samples == ()
+    rng = np.random.default_rng(11)
+    steady = [point(f"r{i:03d}", "unchanged", values=reps(1000.0, rng)) for i in range(12)]
+    tonight = record(12, {"cpu": reps(1000.0, rng)})
+    tonight = RunRecord(tonight.header, tonight.fingerprints, (*tonight.cells, cells["vx"]))
+    said = {v.cell: v for v in baselines.judge(tonight, {("imx8mp", "cpu"): steady}, set(), ())}
+    assert said["vx"].verdict == "skipped" and said["vx"].detail == reason
+    assert said["vx"].accuracy == () and said["vx"].current_latency_us is None
+    assert said["cpu"].verdict == "unchanged"
+    verdicts = list(said.values())
+    assert outcome(verdicts, {}) == "CLEAN"
+    assert headline(verdicts, {}) == (
+        "CLEAN (1 cell skipped: the delegate cannot run the model)"
+    )
+    first = [cell_verdict("cpu", "no baseline"), cell_verdict("vx", "skipped")]
+    assert outcome(first, {}) == "NO BASELINE"
+    assert "1 cell skipped" in headline(first, {})
+    night = NightContext("r1", "2025", "m", "ab" * 32, "anchored", 0.01, 0.03, {}, ["imx8mp"])
+    junit = render_junit(verdicts, night)
+    assert 'skipped="1"' in junit and 'failures="0"' in junit and 'errors="0"' in junit
+    assert f'<skipped message="skipped: {reason}"' in junit

@@ -84,3 +84,21 @@ def test_board_text_cannot_reach_the_terminal_raw() -> None:
     hostile = summary(("evil\033]0;pwned\007\033[2J",))
     text = render_table(hostile, width=80, color=True)
     assert "\033]" not in text and "\007" not in text and "\033[2J" not in text
+
+
+def test_a_skipped_cell_says_why_and_is_not_a_failure() -> None:
+    rows = summary(("imx8mp",), accuracy=False)
+    rows["status"] = "ok"
+    rows["skip_reason"] = None
+    skipped = rows["cell"] == "vx"
+    reason = "a float32 model; the vx delegate runs only integer-quantized (int8/uint8) models"
+    rows.loc[skipped, ["status", "skip_reason", "error", "failed"]] = [
+        "skipped", "float32 model", reason, 0
+    ]  # fmt: skip
+    rows.loc[skipped, ["latency_ms", "p95_ms", "speedup", "npu_share"]] = None
+    text = render_table(rows, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    vx = next(line for line in text.splitlines() if line.startswith("vx "))
+    assert vx.endswith("skipped: float32 model")
+    assert "vx skipped: a float32 model; the vx delegate" in text  # the whole reason below
+    assert "\033[33mskipped: float32 model" in render_table(rows, width=80, color=True)

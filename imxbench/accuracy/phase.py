@@ -64,7 +64,8 @@ from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.rundir.layout import RunDir
 
 if TYPE_CHECKING:
-    from imxbench.run.pipeline import BoardHook, BoardRun, Connection
+    from imxbench.run.connection import Connection
+    from imxbench.run.pipeline import BoardHook, BoardRun
 
 SCRIPT = Path(__file__).resolve().parents[1] / "board" / "scripts" / "evaluate.py"
 REMOTE_SUBDIR = "accuracy"
@@ -230,7 +231,7 @@ class Evaluation:
         say: Progress,
     ) -> None:
         """Upload, then evaluate each delegate in turn, appending its cell to `cells`."""
-        from imxbench.run.pipeline import BOARD_SIDE_ERRORS, Cancelled, PhaseFailed
+        from imxbench.run.connection import BOARD_SIDE_ERRORS, Cancelled, PhaseFailed
 
         board = conn.session.board
 

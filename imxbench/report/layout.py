@@ -331,5 +331,3 @@ def _line_pt(size: float, weight: str | int) -> float:
     prop = FontProperties(size=size, weight=weight)
     _, height, _ = _renderer(72.0).get_text_width_height_descent("lp", prop, ismath=False)
     return float(height)
-
-

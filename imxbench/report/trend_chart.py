@@ -35,6 +35,7 @@ from imxbench.report.svg import (
     IMPROVED_COLOR,
     REGRESSED_COLOR,
     Chart,
+    InView,
     boards_of,
     cell_color,
     drawing,
@@ -278,5 +279,5 @@ def _date_axis(ax: Axes, span: tuple[datetime, datetime]) -> None:
         fmt = "%b %d"
     else:
         fmt = "%Y-%m"
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=4))
+    ax.xaxis.set_major_locator(InView(mdates.AutoDateLocator(minticks=2, maxticks=4)))
     ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))

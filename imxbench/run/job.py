@@ -28,10 +28,10 @@ from imxbench.errors import ConfigError
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, UnfitModel, prepare_model
+from imxbench.run.connection import CancelToken
 from imxbench.run.pipeline import (
     BoardHook,
     BoardRun,
-    CancelToken,
     StepKey,
     StepRecord,
     read_journal,

@@ -17,12 +17,11 @@ import json
 import os
 import posixpath
 import shlex
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from imxbench.analysis.benchmark_log import parse_log
 from imxbench.analysis.plan import (
@@ -33,17 +32,23 @@ from imxbench.analysis.plan import (
     plan_cells,
     resolve_specs,
 )
-from imxbench.board import clocks
 from imxbench.board.deploy import deploy_bytes, deploy_file
 from imxbench.board.probe import probe_board
-from imxbench.board.ssh_import import paramiko
 from imxbench.board.transport import BoardSession, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
-from imxbench.model.facts import BoardFacts, major_minor
+from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, UnfitModel
+from imxbench.run import board_state
+from imxbench.run.connection import (
+    BOARD_SIDE_ERRORS,
+    Cancelled,
+    CancelToken,
+    Connection,
+    PhaseFailed,
+)
 from imxbench.rundir.layout import RunDir
 
 BoardHook = Callable[["Connection", "BoardRun", Progress], None]
@@ -52,100 +57,6 @@ it reconnects through `Connection.retrying`, stops on `Connection.cancel`, and r
 failure as PhaseFailed."""
 StepKey = tuple[str, str, int]
 """(cell, kind, repetition): identifies a step across a run and its resumption."""
-RECONNECT_TRIES = 4
-BOARD_SIDE_ERRORS = (OSError, EOFError, paramiko.SSHException)
-"""What paramiko raises when a connection or an SFTP request fails."""
-T = TypeVar("T")
-
-
-class PhaseFailed(InfrastructureError):
-    """A phase after the benchmark cells (the accuracy evaluation) failed as a whole: the phase
-    is marked failed and the run partial; what had finished is kept."""
-
-    def __init__(self, phase: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint)
-        self.phase = phase
-
-
-class Cancelled(Exception):
-    """The job was interrupted (Ctrl-C, SIGTERM): stop after the step in flight."""
-
-
-class CancelToken:
-    """Shared by a job's board threads: `cancel()` (from the main thread, on Ctrl-C or SIGTERM)
-    stops every board after killing the remote process groups of the steps in flight."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._sessions: set[BoardSession] = set()
-        self._lock = threading.Lock()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def cancel(self) -> None:
-        self._event.set()
-        with self._lock:
-            sessions = list(self._sessions)
-        for session in sessions:
-            session.interrupt()
-
-    def watch(self, session: BoardSession | None, old: BoardSession | None = None) -> None:
-        with self._lock:
-            self._sessions.discard(old)  # type: ignore[arg-type]
-            if session is not None:
-                self._sessions.add(session)
-
-
-class Connection:
-    """The session to one board, re-opened with backoff when the connection drops (a board
-    reboot, a flaky link)."""
-
-    def __init__(self, target: Board, cancel: CancelToken) -> None:
-        self.target = target
-        self.cancel = cancel
-        self.session = BoardSession.connect(target)
-        cancel.watch(self.session)
-        self.reconnects = 0
-
-    def reconnect(self) -> None:
-        old = self.session
-        old.close()
-        self.session = BoardSession.connect(self.target, retries=RECONNECT_TRIES, backoff_s=1.0)
-        self.cancel.watch(self.session, old)
-        self.reconnects += 1
-
-    def retrying(self, what: str, work: Callable[[BoardSession], T]) -> T:
-        """`work(session)`; when the connection drops, reconnect (with backoff) and do it again,
-        once. `what` names the work in the error when the board stays away. Cancelled when the
-        job is being cancelled: a failure then is the cancel's doing."""
-        board = self.target.name
-        try:
-            return work(self.session)
-        except (ConnectError, *BOARD_SIDE_ERRORS) as exc:
-            if self.cancel.is_set():
-                raise Cancelled() from None
-            if self.session.is_alive and not isinstance(exc, ConnectError):
-                raise  # not the connection: the caller's to judge (e.g. an SFTP "disk full")
-            lost = exc
-        try:
-            self.reconnect()
-        except ConnectError as away:  # the board stays away: say what was lost, and when
-            raise ConnectError(
-                f"{board}: connection lost during {what}; "
-                f"reconnecting failed: {away.message.removeprefix(board + ': ')}",
-                lost.hint if isinstance(lost, ConnectError) else None,
-            ) from None
-        if self.cancel.is_set():
-            raise Cancelled()
-        try:
-            return work(self.session)
-        except BOARD_SIDE_ERRORS as exc:  # the second drop: as the first would have been
-            raise ConnectError(f"{board}: connection lost again during {what}: {exc}") from None
-
-    def close(self) -> None:
-        self.cancel.watch(None, self.session)
-        self.session.close()
 
 
 @dataclass(frozen=True)
@@ -230,7 +141,9 @@ def run_board(
         finally:
             result.reconnects = conn.reconnects
             try:
-                _restore_governor_at_end(conn, result, say)  # normal end, Ctrl-C, failure
+                board_state.restore_governor_at_end(
+                    conn, result, say
+                )  # normal end, Ctrl-C, failure
             finally:
                 conn.close()
     except Cancelled:
@@ -290,8 +203,8 @@ def _run_connected(
     result.facts = probe_board(session)
     RunDir(out_dir).write_facts(board.name, result.facts.to_dict())
     _check_soc(board, result.facts)
-    _restore_leftover_governor(session, result, say)
-    _check_vela(result, specs, prepared, say)
+    board_state.restore_leftover_governor(session, result, say)
+    board_state.check_vela(result, specs, prepared, say)
     specs = resolve_specs(specs, result.facts)  # e.g. LF5.15's built-in Ethos-U op
     _skip_unfit(result, unfit, settings, say)
     benchmark_model = board.benchmark_model or result.facts.benchmark_model
@@ -304,7 +217,7 @@ def _run_connected(
     say(ProgressEvent(board.name, "board", "deploying models"))
     _check_workdir(session, result.facts, specs, prepared)
     if settings.cpu_governor:
-        _set_governor(session, result, settings.cpu_governor, say)
+        board_state.set_governor(session, result, settings.cpu_governor, say)
     result.deployed = _deploy_models(session, specs, prepared)
     cells = plan_cells(
         specs,
@@ -360,77 +273,6 @@ def _skip_unfit(
             )
             result.skipped.append(record)
             say(ProgressEvent(board.name, "board", f"skipped: {why.reason}", cell.name))
-
-
-def _restore_leftover_governor(session: BoardSession, result: BoardRun, say: Progress) -> None:
-    """A run that lost its board before restoring the CPU governor left the restore file: put
-    the board's own governor back now, on this connection."""
-    try:
-        restored = clocks.restore_governor(session)
-    except InfrastructureError as exc:
-        result.warnings.append(exc.message)
-        return
-    if restored:
-        result.governor["restored_leftover"] = restored
-        say(
-            ProgressEvent(
-                result.board.name,
-                "board",
-                f"restored the CPU governor {restored} an earlier run had left changed",
-            )
-        )
-
-
-def _set_governor(session: BoardSession, result: BoardRun, governor: str, say: Progress) -> None:
-    previous = clocks.set_governor(session, governor)
-    result.governor.update({"set": governor, "previous": previous})
-    say(
-        ProgressEvent(
-            result.board.name,
-            "board",
-            f"CPU governor {governor} for this run (was {previous or 'unknown'})",
-        )
-    )
-
-
-def _restore_governor_at_end(conn: Connection, result: BoardRun, say: Progress) -> None:
-    """After a normal end, a failure or Ctrl-C: put the board's governor back. A board that is
-    gone keeps its restore file; the next connection restores it."""
-    if not result.governor.get("set"):
-        return
-    try:
-        restored = clocks.restore_governor(conn.session)
-    except (InfrastructureError, *BOARD_SIDE_ERRORS) as exc:
-        text = exc.message if isinstance(exc, InfrastructureError) else str(exc)
-        result.warnings.append(
-            f"{result.board.name}: CPU governor not restored ({text}); the next imxbench "
-            "connection to the board restores it"
-        )
-        return
-    result.governor["restored"] = restored
-    say(ProgressEvent(result.board.name, "board", f"CPU governor restored to {restored}"))
-
-
-def _check_vela(
-    result: BoardRun, specs: list[DelegateSpec], prepared: dict[str, PreparedModel], say: Progress
-) -> None:
-    """The host's Vela against the board's own (NXP's fork, matched to the BSP: NXP_FACTS
-    §4.1, §10): a different major.minor can place ops, round and time differently."""
-    board_vela = result.facts.vela_version if result.facts else None
-    for spec in specs:
-        model = prepared.get(spec.name)
-        host_vela = model.vela.vela_version if model and model.vela else None
-        if not host_vela or not board_vela:
-            continue
-        if major_minor(host_vela) != major_minor(board_vela):
-            warning = (
-                f"{result.board.name}: the model was compiled with Vela {host_vela} on the host;"
-                f" the board's BSP ships Vela {board_vela} (NXP's fork): op placement, accuracy"
-                " and latency can differ (compile with the BSP's Vela to match)"
-            )
-            result.warnings.append(warning)
-            say(ProgressEvent(result.board.name, "board", "WARNING: " + warning.split(": ", 1)[1]))
-        return  # one model, one host Vela: once per board
 
 
 def _check_soc(board: Board, facts: BoardFacts) -> None:
@@ -504,7 +346,7 @@ def _run_cell(
             result.records.append(dataclasses.replace(record, route=cell.route))
             continue
         label = _label(step)
-        before, cooldown = _before_step(conn, result, cell, settings, say)
+        before, cooldown = board_state.before_step(conn, result, cell, settings, say)
         say(
             ProgressEvent(
                 result.board.name,
@@ -522,7 +364,7 @@ def _run_cell(
         )
         if conn.cancel.is_set():
             raise Cancelled()  # the step was killed under us: not a measurement
-        record = _after_step(conn, cell, step, record, before, cooldown)
+        record = board_state.after_step(conn, cell, step, record, before, cooldown)
         result.records.append(record)
         journal_step(out_dir, record, result.deployed.get(record.delegate))
         avg = record.metrics.get("inference_avg_us")
@@ -544,91 +386,6 @@ def _run_cell(
         )
         if record.status != "ok" and step.kind == "cold":
             continue  # the warm repetitions may still work
-
-
-def _snapshot(conn: Connection) -> clocks.ClockSnapshot | None:
-    try:
-        return clocks.take_snapshot(conn.session)
-    except BOARD_SIDE_ERRORS:  # the step's own reconnect deals with a lost connection
-        return None
-
-
-def _before_step(
-    conn: Connection, result: BoardRun, cell: Cell, settings: RunSettings, say: Progress
-) -> tuple[clocks.ClockSnapshot | None, dict[str, Any]]:
-    """The clock and thermal state before a step; with --cooldown, first wait (at most
-    cooldown_timeout_s) until the hottest zone is below cooldown_c."""
-    snap = _snapshot(conn)
-    limit = settings.cooldown_c
-    if limit is None:
-        return snap, {}
-    started = time.monotonic()
-    announced = False
-    while snap is not None and snap.max_temp_c is not None and snap.max_temp_c >= limit:
-        if conn.cancel.is_set():
-            raise Cancelled()
-        waited = time.monotonic() - started
-        if waited >= settings.cooldown_timeout_s:
-            say(
-                ProgressEvent(
-                    result.board.name,
-                    "board",
-                    f"still {snap.max_temp_c:.1f} °C after {waited:.0f} s of cooldown "
-                    f"(limit {settings.cooldown_timeout_s:g} s): running the step anyway",
-                    cell.name,
-                )
-            )
-            return snap, {"cooldown_s": round(waited, 1), "cooldown_timed_out": True}
-        if not announced:
-            say(
-                ProgressEvent(
-                    result.board.name,
-                    "board",
-                    f"cooling down: {snap.max_temp_c:.1f} °C ≥ {limit:g} °C, waiting "
-                    f"(at most {settings.cooldown_timeout_s:g} s)",
-                    cell.name,
-                )
-            )
-            announced = True
-        time.sleep(min(1.0, max(0.05, settings.cooldown_timeout_s - waited)))
-        snap = _snapshot(conn)
-    waited = round(time.monotonic() - started, 1)
-    return snap, {"cooldown_s": waited, "cooldown_timed_out": False}
-
-
-def _after_step(
-    conn: Connection,
-    cell: Cell,
-    step: Step,
-    record: StepRecord,
-    before: clocks.ClockSnapshot | None,
-    cooldown: dict[str, Any],
-) -> StepRecord:
-    """The record with its route, the clock/thermal columns and, for a failed step, the
-    kernel's side of the failure (dmesg since the step began, remoteproc state)."""
-    after = _snapshot(conn)
-    if (
-        cell.route == ROUTE_BUILTIN_ETHOSU
-        and record.status == "ok"
-        and record.metrics.get("op_profile") is not None
-        and not any(
-            "ethos" in str(r.get("node_type", "")).lower() for r in record.metrics["op_profile"]
-        )
-    ):
-        record = dataclasses.replace(
-            record,
-            status="failed",
-            error="no ethos-u op ran: the whole graph ran on the CPU (a Vela-compiled model "
-            "runs on the NPU through TFLite's built-in ethos-u op on this BSP)",
-        )
-    diagnosis = None
-    if record.status != "ok":
-        try:
-            diagnosis = clocks.diagnose(conn.session, before.uptime_s if before else None)
-        except BOARD_SIDE_ERRORS:
-            diagnosis = None
-    columns = {**clocks.step_columns(before, after), **cooldown}
-    return dataclasses.replace(record, route=cell.route, clocks=columns, diagnosis=diagnosis)
 
 
 def _run_step_reconnecting(

@@ -98,12 +98,34 @@ def boards_probe(inventory_path: Path, name: str, emulate: bool, fmt: str) -> No
         ("npu devices", ", ".join(d for d, ok in raw["npu_devices"].items() if ok) or "none"),
         (
             "cpus",
-            f"{raw.get('cpu_count')} governor={raw.get('cpufreq_governor')} "
-            f"max={raw.get('cpu_max_khz')} kHz",
+            f"{raw.get('cpu_count')} · governor {raw.get('cpufreq_governor') or '-'} · max "
+            f"{_ghz(raw.get('cpu_max_khz'))}",
         ),
-        ("temperature", raw.get("temperature_mc")),
-        ("memory free", f"{raw.get('mem_available_kb')} kB"),
-        ("workdir free", f"{raw.get('workdir_free_kb')} kB"),
+        ("temperature", _celsius(raw.get("temperature_mc"))),
+        ("memory free", _gib(raw.get("mem_available_kb"))),
+        ("workdir free", _gib(raw.get("workdir_free_kb"))),
     ]
     for key, value in lines:
         echo(f"{key:<16} {value if value is not None else '-'}")
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _ghz(khz: object) -> str:
+    number = _number(khz)
+    return "-" if number is None else f"{number / 1e6:.2f} GHz"
+
+
+def _celsius(millidegrees: object) -> str:
+    number = _number(millidegrees)
+    return "-" if number is None else f"{number / 1000:.1f} °C"
+
+
+def _gib(kib: object) -> str:
+    number = _number(kib)
+    return "-" if number is None else f"{number / 2**20:.1f} GiB"

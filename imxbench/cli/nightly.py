@@ -20,6 +20,7 @@ from imxbench.cli.options import (
     SLOWDOWN,
     benchmark_settings,
     emulation_for,
+    emulation_note,
     reference_model,
     resolve_boards,
     verdict_settings,
@@ -189,6 +190,7 @@ def nightly(
         thresholds=thresholds,
         lock_wait_s=lock_wait_s,
         emulate=emulation,
+        emulation_note=emulation_note(emulate_bsp, slowdown) if emulate else None,
         junit_path=junit_path,
         summary_path=summary_path,
         night=night,
@@ -212,6 +214,8 @@ def nightly(
         from imxbench.history.view import render_verdicts
 
         click.echo(f"imxbench nightly {result.run_id}: {result.headline}\n")
+        if emulate and (note := emulation_note(emulate_bsp, slowdown)):
+            echo(f"EMULATED as asked: {note}\n")
         echo(render_verdicts(result.verdicts, detail=False) + "\n")
         for v in [*result.alarms, *result.not_compared]:
             echo(f"{v.verdict.upper()} {v.board} {v.cell}: {v.detail}")

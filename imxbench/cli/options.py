@@ -240,6 +240,15 @@ def parse_slowdown(text: str | None) -> dict[str, Any]:
     return {"slowdown": factor, "slowdown_delegates": sorted(set(targets))}
 
 
+def emulation_note(bsp: str | None, slowdown: str | None) -> str | None:
+    """How the emulated boards differ from the default, for run.json and the EMULATED note."""
+    said = [f"BSP {bsp}"] if bsp else []
+    if slowdown:
+        names, _, percent = slowdown.partition("=")
+        said.append(f"{names} made {percent.strip().removesuffix('%')}% slower (--slowdown)")
+    return "; ".join(said) or None
+
+
 EMULATOR_BSP = click.option(
     "--emulate-bsp",
     type=click.Choice(BSPS),

@@ -20,6 +20,7 @@ from imxbench.cli.options import (
     accuracy_options,
     benchmark_settings,
     emulation_for,
+    emulation_note,
     reference_model,
     resolve_boards,
     terminal_table,
@@ -144,6 +145,7 @@ def run(
             reports_dir,
             default_cache_root(),
             emulated=emulate,
+            emulation=emulation_note(emulate_bsp, slowdown) if emulate else None,
             progress=progress,
             resume=resume,
             accuracy=accuracy,
@@ -175,6 +177,8 @@ def run(
         click.echo(csv_safe(result.table).to_csv(index=False), nl=False)
     else:
         click.echo(terminal_table(result.summary, wide))  # made terminal-safe by the table
+        if emulate and (note := emulation_note(emulate_bsp, slowdown)):
+            echo(f"EMULATED as asked: {note}")
         for line in throttle_lines(result.table):
             echo(line)
         if result.accuracy is not None:

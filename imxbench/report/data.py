@@ -60,6 +60,8 @@ class RunMeta:
     settings: Mapping[str, Any]
     emulated: bool
     status: str | None = None  # running | partial | complete (None: written before statuses)
+    emulation: str | None = None
+    """What the emulated boards were asked to be (BSP, --slowdown), as run.json says."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ def load_meta(run_dir: Path) -> RunMeta:
         settings=dict(doc.get("settings") or {}),
         emulated=bool(doc.get("emulate")),
         status=_str(doc.get("status")),
+        emulation=_str(doc.get("emulation")),
     )
 
 

@@ -125,7 +125,7 @@ def page_view(data: ReportData) -> dict[str, Any]:
         "emulated_note": (
             f"EMULATED: data from {', '.join(emulated)} came from the built-in board emulator "
             "(timings from its cost model, outputs from really running the model), not from a "
-            "board."
+            "board." + (f" Emulated as asked: {run.emulation}." if run.emulation else "")
             if emulated
             else ""
         ),

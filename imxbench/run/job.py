@@ -89,6 +89,7 @@ def run_job(
     vela_cache: Path,
     *,
     emulated: bool = False,
+    emulation: str | None = None,
     progress: Progress | None = None,
     resume: Path | None = None,
     accuracy: AccuracyRequest | None = None,
@@ -142,6 +143,7 @@ def run_job(
         "delegates": delegate_names,
         "settings": settings.as_dict(),
         "emulate": emulated,
+        "emulation": emulation,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "running",
     }

@@ -60,6 +60,8 @@ class NightlyConfig:
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     lock_wait_s: float = 0.0
     emulate: bool | Emulation = False
+    emulation_note: str | None = None
+    """How the emulated boards differ from the default (BSP, --slowdown), for the report."""
     junit_path: Path | None = None
     summary_path: Path | None = None
     night: str | None = None  # shards of one night share it (`report --night`)
@@ -142,6 +144,7 @@ def run_nightly(
                     config.reports_dir,
                     config.vela_cache,
                     emulated=bool(config.emulate),
+                    emulation=config.emulation_note,
                     progress=progress,
                     run_id=header.run_id,
                     # judging, then the night's report

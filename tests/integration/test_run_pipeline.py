@@ -415,3 +415,24 @@ def test_the_table_fits_80_columns(tmp_path: Path) -> None:
     table = done.stdout.split("\nresults:")[0]
     assert max(len(line) for line in table.splitlines()) <= 80
     assert "imx8mp, imx93 · EMULATED" in table and "*" in table  # title; the fastest marked
+
+
+def test_slowdown_makes_one_delegate_slower_and_says_so(tmp_path: Path) -> None:
+    done = imxbench(
+        "run", "--board", "imx8mp", "--emulate", "--delegate", "cpu,vx", *FAST,
+        "--no-op-profile", "--threads", "4", "--slowdown", "vx=25%", "--format", "json",
+        "--reports", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    cells = by_cell(json.loads(done.stdout)["summary"])
+    assert 1.15 < cells["vx"]["latency_ms"] / 0.220 < 1.40  # the emulator's vx: 0.220 ms
+    assert 0.9 < cells["cpu@4t"]["latency_ms"] / 1.43 < 1.1  # untouched
+    (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
+    assert json.loads((run_dir / "run.json").read_text())["emulation"] == (
+        "vx made 25% slower (--slowdown)"
+    )
+    assert "Emulated as asked: vx made 25% slower (--slowdown)." in (
+        run_dir / "report.html"
+    ).read_text()
+    bad = imxbench("run", "--board", "imx8mp", "--emulate", "--slowdown", "npu=8%")
+    assert bad.returncode == 2 and "--slowdown 'npu=8%'" in bad.stderr

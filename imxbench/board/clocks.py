@@ -262,18 +262,7 @@ def set_governor(session: BoardSession, governor: str) -> str | None:
         " do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; fi\n"
         'echo "$prev"\n'
     )
-    result = session.run(
-        ["sh", "-s"],
-        stdin=_governor_script(session.board.workdir, body).encode(),
-        timeout_s=SNAPSHOT_TIMEOUT_S,
-        check=False,
-    )
-    if result.exit_status != 0:
-        raise InfrastructureError(
-            f"{session.board.name}: cannot set the CPU governor to {governor}: "
-            + (result.stderr_text.strip() or f"exit {result.exit_status}")
-        )
-    return result.stdout_text.strip() or None
+    return _run_governor_script(session, body, f"cannot set the CPU governor to {governor}")
 
 
 def restore_governor(session: BoardSession) -> str | None:
@@ -287,6 +276,12 @@ def restore_governor(session: BoardSession) -> str | None:
         'rm -f "$f"\n'
         'echo "$prev"\n'
     )
+    return _run_governor_script(session, body, "cannot restore the CPU governor")
+
+
+def _run_governor_script(session: BoardSession, body: str, failure: str) -> str | None:
+    """Run a governor script (with the restore file's helpers); its output's first word is
+    the governor it read or set. InfrastructureError saying `failure` when it fails."""
     result = session.run(
         ["sh", "-s"],
         stdin=_governor_script(session.board.workdir, body).encode(),
@@ -295,7 +290,7 @@ def restore_governor(session: BoardSession) -> str | None:
     )
     if result.exit_status != 0:
         raise InfrastructureError(
-            f"{session.board.name}: cannot restore the CPU governor: "
+            f"{session.board.name}: {failure}: "
             + (result.stderr_text.strip() or f"exit {result.exit_status}")
         )
     return result.stdout_text.strip() or None

@@ -15,6 +15,7 @@ from imxbench.cli.options import (
     EMULATOR_BSP,
     INVENTORY,
     MODEL,
+    REPORTS,
     SLOWDOWN,
     WIDE,
     accuracy_options,
@@ -48,14 +49,7 @@ if TYPE_CHECKING:
     help="Comma-separated delegates (default: every delegate the board's SoC supports).",
 )
 @benchmark_settings(repetitions=3, min_repetitions=1)
-@click.option(
-    "--reports",
-    "reports_dir",
-    type=click.Path(path_type=Path),
-    default=Path("reports"),
-    show_default=True,
-    help="Where the run directory is written (and the default SQLite history lives).",
-)
+@REPORTS
 @click.option(
     "--resume",
     type=click.Path(path_type=Path, file_okay=False, exists=True),

@@ -33,16 +33,6 @@ from imxbench.analysis.results import summarize
 from imxbench.errors import ConfigError
 from imxbench.rundir.layout import RunDir, read_optional_json
 
-VERDICTS = (
-    "regressed",
-    "improved",
-    "unchanged",
-    "inconclusive",
-    "no baseline",
-    "missing",
-    "failed",
-    "skipped",
-)
 LEGACY_VERDICTS = {"new": "no baseline"}
 """Verdict names older verdicts.json files used."""
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from imxbench.cli.options import DB, FORMAT, REPORTS, verdict_settings
 from imxbench.cli.output import echo
+from imxbench.errors import ConfigError
 
 
 @click.command()
@@ -63,6 +64,11 @@ def history(
             kind=kind,
             limit=limit,
         )
+        if not found and board and board not in (known := store.known_boards()):
+            raise ConfigError(
+                f"unknown board {board!r}: the history has runs of "
+                f"{', '.join(known) or 'no board yet'} ({store.where})"
+            )
     if fmt == "json":
         click.echo(json.dumps([r.to_dict() for r in found], indent=2))
     else:

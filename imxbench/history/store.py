@@ -284,6 +284,12 @@ class Store:
             rows = conn.execute(query).mappings().all()
             return [_summary(conn, dict(r)) for r in rows]
 
+    def known_boards(self) -> list[str]:
+        """Every board the history has a run of, sorted."""
+        with self.transaction() as conn:
+            found = conn.execute(select(board_fingerprints.c.board).distinct()).scalars()
+            return sorted(str(b) for b in found)
+
     def load_run(self, run_id: str) -> RunRecord:
         """A recorded run as a RunRecord (cells with samples and accuracy)."""
         with self.transaction() as conn:

@@ -267,3 +267,11 @@ def test_an_interrupted_run_is_recorded_as_partial_with_what_finished(tmp_path: 
     with open_store(str(db)) as store:
         cells = {c.cell: c for c in store.load_run(run["run_id"]).cells}
     assert len(cells["cpu@1t"].latencies_us) == 3  # what finished is kept
+
+
+def test_history_of_an_unknown_board_says_so(nights: list[Any], reports: Path) -> None:
+    code, out, err = cli("history", "--board", "nope", "--reports", str(reports))
+    assert code == 2 and out == ""
+    assert err.startswith("imxbench: unknown board 'nope': the history has runs of imx8mp, imx93")
+    code, out, _ = cli("history", "--board", "imx93", "--reports", str(reports))
+    assert code == 0 and "imx93" in out

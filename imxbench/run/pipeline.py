@@ -198,12 +198,12 @@ def _run_connected(
     unfit: Sequence[tuple[DelegateSpec, UnfitModel]] = (),
 ) -> None:
     board = result.board
-    session = conn.session
     say(ProgressEvent(board.name, "board", "connected; probing"))
-    result.facts = probe_board(session)
+    # setup reconnects like every phase (Connection.retrying): a dropped channel is retried
+    result.facts = conn.retrying("the board probe", probe_board)
     RunDir(out_dir).write_facts(board.name, result.facts.to_dict())
     _check_soc(board, result.facts)
-    board_state.restore_leftover_governor(session, result, say)
+    board_state.restore_leftover_governor(conn.session, result, say)
     board_state.check_vela(result, specs, prepared, say)
     specs = resolve_specs(specs, result.facts)  # e.g. LF5.15's built-in Ethos-U op
     _skip_unfit(result, unfit, settings, say)
@@ -215,10 +215,13 @@ def _run_connected(
             "in boards.yaml"
         )
     say(ProgressEvent(board.name, "board", "deploying models"))
-    _check_workdir(session, result.facts, specs, prepared)
+    facts = result.facts
+    conn.retrying("the workdir check", lambda s: _check_workdir(s, facts, specs, prepared))
     if settings.cpu_governor:
-        board_state.set_governor(session, result, settings.cpu_governor, say)
-    result.deployed = _deploy_models(session, specs, prepared)
+        board_state.set_governor(conn.session, result, settings.cpu_governor, say)
+    result.deployed = conn.retrying(
+        "the model upload", lambda s: _deploy_models(s, specs, prepared)
+    )
     cells = plan_cells(
         specs,
         result.deployed,

@@ -194,7 +194,8 @@ def test_history_compare_and_baseline_commands(nights: list[Any], reports: Path)
     assert runs[1]["boards"] == ["imx8mp", "imx93"] and runs[1]["status"] == "complete"
     code, out, _ = cli("history", *where, "--delegate", "vx", "--since", "2000-01-01")
     assert code == 0 and ids[0] in out and "nightly  complete" in out
-    assert "no runs recorded" in cli("history", *where, "--board", "nosuchboard")[1]
+    code, _, err = cli("history", *where, "--board", "nosuchboard")  # issue 18: say unknown
+    assert code == 2 and "unknown board 'nosuchboard'" in err
     code, out, _ = cli("compare", ids[SLOW - 1], ids[SLOW], *where)
     assert code == 1
     lines = out.splitlines()

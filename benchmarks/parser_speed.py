@@ -5,17 +5,13 @@ Prints ratios measured side by side in one run (no thresholds in tests).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from imxbench.analysis.benchmark_log import parse_log
 
-SHARED = Path(os.environ.get("IMXBENCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-LOG20 = (
-    SHARED
-    / "fixtures/benchmark_model/20_vx-npu-imx8mp-evk-yolov3tiny-ldd-and-VIV_VX_PROFILE-noise.log"
-)
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "benchmark_model"
+LOG20 = FIXTURES / "20_vx-npu-imx8mp-evk-yolov3tiny-ldd-and-VIV_VX_PROFILE-noise.log"
 
 
 def best_of(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]

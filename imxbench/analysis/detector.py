@@ -35,7 +35,9 @@ optionally a `PooledNoise` prior from the board's other cells.
    1% repetitions + 2% night noise, nights 1-3: prior+floor 0.00% false alarms, recall +10%
    7.8%; pooled prior 0.68% false alarms, recall +10% 83.5%. Without the floor (prior 1%,
    df 2) bimodal-per-boot series reached 0.86-1.1% false alarms, nearly all born in nights
-   5-9. Recall is deliberately low for the first nights.
+   5-9. Recall is deliberately low for the first nights. Once the history carries as many df
+   as the prior, the pooled V is never below the history's own (a prior may raise the noise
+   estimate, never lower what the nights show).
 4. Change points instead of verdict gating. A segment starts at the last accepted night, or at
    the first of `improve_confirm_nights` (2) consecutive nights judged improved (rule: an
    improvement is reported, and accepted automatically once it held 2 nights in a row). The
@@ -50,6 +52,13 @@ optionally a `PooledNoise` prior from the board's other cells.
    * step: d = tonight - baseline, SE^2 = V_tonight + 1.1 V / k; regressed if d >= ln(1 + m)
      and p < `alpha_regressed` (0.006); improved if d <= -ln(1 + m), p < `alpha_improved`
      (0.001);
+   * pair: a step that began last night. The mean of last night's and tonight's locations
+     against the baseline without last night: regressed if >= m, p < `alpha_pair` (0.003) and
+     tonight not faster than the baseline. Two nights halve the night-to-night noise that
+     limits one night: with 5 repetitions of 2% and 1% night noise a +5% step is caught on its
+     first night on ~80% of series, by its second on ~97% (one night alone cannot do better
+     at this false-alarm rate: see docs/PERFORMANCE.md). Not after a regressed night (a
+     transient is never paired with the next night);
    * drift (long horizon): HL level of the last `drift_window` (7) segment nights after the
      baseline (tonight included, >= 3) against the baseline: regressed if >= m, p <
      `alpha_drift` (0.002) and tonight not faster than the baseline; +0.1%/night is flagged on
@@ -63,7 +72,7 @@ optionally a `PooledNoise` prior from the board's other cells.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -71,7 +80,7 @@ from typing import Literal
 import numpy as np
 
 VerdictName = Literal["regressed", "improved", "unchanged", "inconclusive", "no baseline"]
-Reason = Literal["step", "drift", "equivalence", "none"]
+Reason = Literal["step", "pair", "drift", "equivalence", "none"]
 
 LOCATION_VARIANCE_FACTOR = 1.05
 """Var(clipped mean of n) ~ 1.05 s^2 / n for Gaussian repetitions (1.003 measured at n = 5)."""
@@ -109,6 +118,7 @@ class DetectorConfig:
     alpha_regressed: float = 0.006
     alpha_improved: float = 0.001
     alpha_drift: float = 0.002
+    alpha_pair: float = 0.003
     equivalence_alpha: float = 0.05
     baseline_nights: int = 30
     noise_nights: int = 60
@@ -149,6 +159,8 @@ class Judgement:
     reason: Reason = "none"
     step: Comparison | None = None
     drift: Comparison | None = None
+    pair: Comparison | None = None
+    """Tonight and the night before, together, against the baseline without that night."""
     tonight_us: float | None = None
     """Tonight's level: exp of the clipped mean of its ln latencies (µs)."""
     baseline_us: float | None = None
@@ -220,6 +232,10 @@ def judge(
         prior_var, prior_df = cfg.prior_night_noise**2 + rep_part, cfg.prior_df
     df = prior_df + hist_df
     var = (prior_df * prior_var + hist_df * hist_var) / df
+    if hist_df >= prior_df:
+        # once the nights carry as much evidence as the prior, the prior may no longer pull
+        # their noise down (1% prior, 2% nights: 0.95% -> 0.80% false alarms)
+        var = max(var, hist_var)
     if pooled is None and len(usable) < cfg.short_history_nights:
         var = max(var, cfg.short_history_floor**2 + rep_part)  # young series: a floor
     var_tonight = max(
@@ -261,10 +277,18 @@ def judge(
         drift = _test(
             _hodges_lehmann(w_locs) - base, HL_VARIANCE_FACTOR * var / w + base_var, df, w, cfg
         )
+    pair = _pair_test(history, usable, base_idx, start, location, loc_t, var, var_tonight, df, cfg)
     verdict: VerdictName = "inconclusive"
     reason: Reason = "none"
     if d >= limit and step.p_slower < cfg.alpha_regressed:
         verdict, reason = "regressed", "step"
+    elif (
+        pair is not None
+        and math.log1p(pair.change) >= limit
+        and d >= 0.0
+        and pair.p_slower < cfg.alpha_pair
+    ):
+        verdict, reason = "regressed", "pair"
     elif (
         drift is not None
         and math.log1p(drift.change) >= limit
@@ -291,6 +315,7 @@ def judge(
         reason=reason,
         step=step,
         drift=drift,
+        pair=pair,
         tonight_us=math.exp(loc_t),
         baseline_us=math.exp(base),
         baseline_nights=tuple(base_idx),
@@ -301,8 +326,40 @@ def judge(
         noise_df=df,
         trimmed=trimmed,
         page=page,
-        detail=_detail(verdict, reason, step, drift, cfg, frozen, k),
+        detail=_detail(verdict, reason, step, drift, pair, cfg, frozen, k),
     )
+
+
+def _pair_test(
+    history: Sequence[Night],
+    usable: list[int],
+    base_idx: list[int],
+    start: int,
+    location: Callable[[int], float],
+    loc_t: float,
+    var: float,
+    var_tonight: float,
+    df: float,
+    cfg: DetectorConfig,
+) -> Comparison | None:
+    """A step that began last night: the mean of last night's and tonight's locations against
+    the baseline without last night (None when last night is not a usable night of this segment
+    after the baseline's first night, was already judged regressed, or the baseline would be
+    empty without it). Two nights halve the night-to-night noise that limits the one-night test:
+    a +5% step in 2% repetition + 1% night noise is caught by its second night on ~99% of series
+    instead of ~80% on its first."""
+    if len(usable) < 2 or cfg.alpha_pair <= 0.0:
+        return None
+    prev = usable[-1]
+    if prev <= start or history[prev].verdict in ("regressed", "improved"):
+        return None
+    base = [i for i in base_idx if i != prev]
+    if not base:
+        return None
+    level = _hodges_lehmann(np.array([location(i) for i in base]))
+    d2 = (location(prev) + loc_t) / 2.0 - level
+    se2 = (var + var_tonight) / 4.0 + HL_VARIANCE_FACTOR * var / len(base)
+    return _test(d2, se2, df, 2, cfg)
 
 
 def pooled_noise(
@@ -510,6 +567,7 @@ def _detail(
     reason: Reason,
     step: Comparison,
     drift: Comparison | None,
+    pair: Comparison | None,
     cfg: DetectorConfig,
     frozen: bool,
     k: int,
@@ -523,6 +581,10 @@ def _detail(
         text += ", frozen since an unaccepted regression"
     if drift is not None:
         text += f"; last {drift.nights} nights {100 * drift.change:+.1f}%"
+    if reason == "pair":
+        assert pair is not None
+        text += f"; last night and tonight together {100 * pair.change:+.1f}%: a step since last"
+        text += " night"
     if reason == "drift":
         text += f": a drift of at least {100 * cfg.min_effect:.0f}%"
     if verdict == "inconclusive":

@@ -111,6 +111,7 @@ class Thresholds:
             alpha_regressed=min(0.5, base.alpha_regressed * scale),
             alpha_improved=min(0.5, base.alpha_improved * scale),
             alpha_drift=min(0.5, base.alpha_drift * scale),
+            alpha_pair=min(0.5, base.alpha_pair * scale),
         )
 
 
@@ -166,10 +167,16 @@ def latency_verdict(
             detail="no baseline: no earlier night of this series, nothing compared",
             judgement=found,
         )
-    test = found.drift if found.reason == "drift" and found.drift is not None else found.step
+    test = found.step
+    if found.reason == "drift" and found.drift is not None:
+        test = found.drift
+    elif found.reason == "pair" and found.pair is not None:
+        test = found.pair
     slower = test.change >= 0
     if found.reason == "drift":
         alpha = cfg.alpha_drift
+    elif found.reason == "pair":
+        alpha = cfg.alpha_pair
     else:
         alpha = cfg.alpha_regressed if slower else cfg.alpha_improved
     return LatencyVerdict(

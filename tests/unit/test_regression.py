@@ -126,6 +126,29 @@ def test_a_transient_bad_night_does_not_freeze_forever() -> None:
     assert not said[-1].frozen
 
 
+def test_a_step_too_small_for_one_noisy_night_is_caught_by_two_nights_together() -> None:
+    # 30 nights with 1.2% night-to-night swings, then a +5% step: last night alone was
+    # inconclusive, tonight alone too, but the two nights together are +5% (the pair test)
+    rng = np.random.default_rng(11)
+    night = [0.012 * x for x in (-1.0, 1.0) * 15]
+    history = [Night(reps(1000.0 * math.exp(n), rng), "unchanged") for n in night]
+    last = (1040.0, 1041.0, 1039.0, 1040.5, 1039.5)
+    alone = judge(history, last)
+    assert alone.verdict == "inconclusive"
+    tonight = (1047.0, 1048.0, 1046.0, 1047.5, 1046.5)
+    assert judge(history, tonight).verdict == "inconclusive"  # tonight alone: not enough
+    found = judge([*history, Night(last, "inconclusive")], tonight)
+    assert found.verdict == "regressed" and found.reason == "pair"
+    assert found.pair is not None and found.pair.nights == 2
+    assert found.pair.change == pytest.approx(0.0437, abs=0.004)
+    assert "last night and tonight together" in found.detail
+    lat = latency_verdict([*history, Night(last, "inconclusive")], tonight)
+    assert lat.alpha == pytest.approx(DetectorConfig().alpha_pair)
+    # after a regressed night, the pair test stays out: a transient is not paired with tonight
+    after_bad = judge([*history, Night((1100.0,) * 5, "regressed")], (1000.0,) * 5)
+    assert after_bad.pair is None and after_bad.verdict != "regressed"
+
+
 def test_a_persistent_improvement_is_accepted_after_two_nights() -> None:
     levels = [1000.0] * 30 + [900.0] * 10
     _, said = run(levels)

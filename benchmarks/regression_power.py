@@ -110,6 +110,7 @@ class Family:
     quantum_us: float = 0.0
     reps: int = 5
     pooled: bool = False
+    pooled_cells: tuple[int, int] = (3, 30)  # other cells lending noise: (cells, nights)
     target_recall5: bool = False  # rep <= 2% and night <= 1%
 
 
@@ -130,6 +131,13 @@ FAMILIES = (
     Family("220us q1us 3 reps", gauss(0.01, 0.005), level_us=220.0, quantum_us=1.0, reps=3),
     Family("short 1-3 n, prior", gauss(0.01, 0.02), kind="short"),
     Family("short 1-3 n, pooled", gauss(0.01, 0.02), kind="short", pooled=True),
+    Family(
+        "short 1-3 n, 6 young cells",
+        gauss(0.01, 0.02),
+        kind="short",
+        pooled=True,
+        pooled_cells=(6, 2),
+    ),
     Family("transient +10% 1 n", gauss(0.01, 0.01), kind="transient"),
     Family("drift +0.1%/night", gauss(0.01, 0.01), kind="drift"),
 )
@@ -358,13 +366,17 @@ def simulate_short(
     fam: Family, series: int, rng: np.random.Generator, pool: ProcessPoolExecutor, ctx: Context
 ) -> list[Row]:
     """Series of 4 nights (night 0, then 1..3 judged); steps on night 1, 2 or 3 (a branch
-    each, judged on that night only). `pooled`: a prior from 3 other cells of the board with
-    30 nights each (same noise model, independent draws)."""
+    each, judged on that night only). `pooled`: a prior from the board's other cells
+    (`pooled_cells`: 3 cells of 30 nights, or 6 young cells of 2 nights as after two nightlies;
+    same noise model, independent draws)."""
     s = series * 5
     off = fam.noise(rng, s, 4, fam.reps)
     pooled: list[PooledNoise | None] = [None] * s
     if fam.pooled:
-        other = latencies(fam, fam.noise(rng, s * 3, 30, fam.reps)).reshape(s, 3, 30, fam.reps)
+        cells, nights = fam.pooled_cells
+        other = latencies(fam, fam.noise(rng, s * cells, nights, fam.reps)).reshape(
+            s, cells, nights, fam.reps
+        )
         pooled = [
             pooled_noise(
                 [[Night(tuple(map(float, r))) for r in cell] for cell in other[i]], ctx.cfg

@@ -133,6 +133,7 @@ class DetectorConfig:
     release_nights: int = 3
     improve_confirm_nights: int = 2
     confirm_nights: int = 2
+    pooled_min_nights: int = 2
 
 
 @dataclass(frozen=True)
@@ -366,14 +367,15 @@ def pooled_noise(
     histories: Sequence[Sequence[Night]], config: DetectorConfig | None = None
 ) -> PooledNoise | None:
     """The night-to-night noise (beyond repetition noise) of a board's other cells: their
-    variances pooled by degrees of freedom. None if no cell has 3 usable nights."""
+    variances pooled by degrees of freedom. None if no cell has `pooled_min_nights` (2)
+    usable nights (two nights give one difference, df 1: six cells of two nights pool df 6)."""
     cfg = config or DetectorConfig()
     total, dfs = 0.0, 0.0
     for history in histories:
         stats = [_stats_of(n.latencies_us, "pooled night") for n in history if n.latencies_us][
             -cfg.noise_nights :
         ]
-        if len(stats) < 3:
+        if len(stats) < max(2, cfg.pooled_min_nights):
             continue
         within = _within_var(stats)
         cut = cfg.clip_sd * math.sqrt(within)

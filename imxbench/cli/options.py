@@ -222,8 +222,10 @@ SLOWDOWN_TARGETS = {"cpu": "cpu", "vx": "npu", "ethosu": "npu", "gpu": "gpu"}
 """Where each shipped delegate's work runs on an emulated board (emulator/faults.py's names)."""
 
 
-def parse_slowdown(text: str | None) -> dict[str, Any]:
-    """`vx=8%` (or `vx,gpu=8%`): emulator faults that slow those delegates' work by 8%."""
+def parse_slowdown(text: str | None, soc: str | None = None) -> dict[str, Any]:
+    """`vx=8%` (or `vx,gpu=8%`): emulator faults that slow those delegates' work by 8%. With
+    `soc`, only the named delegates that run on that SoC (the catalogue's `socs`): `vx=8%`
+    slows an 8M Plus's NPU, never an i.MX 93's Ethos-U (both are `npu` to the emulator)."""
     if not text:
         return {}
     names, sep, percent = text.partition("=")
@@ -237,6 +239,18 @@ def parse_slowdown(text: str | None) -> dict[str, Any]:
             f"--slowdown {text!r}: expected DELEGATE=PERCENT, e.g. vx=8% "
             f"(delegates: {', '.join(SLOWDOWN_TARGETS)})"
         )
+    if soc is not None:
+        from imxbench.config.delegates import load_catalogue
+
+        catalogue = load_catalogue()
+        runs_here = {n.strip() for n in names.split(",")}
+        targets = [
+            SLOWDOWN_TARGETS[n]
+            for n in runs_here
+            if n == "cpu" or (n in catalogue and soc in catalogue[n].socs)
+        ]
+        if not targets:
+            return {}
     return {"slowdown": factor, "slowdown_delegates": sorted(set(targets))}
 
 
@@ -267,12 +281,18 @@ def emulation_for(boards: list[Board], emulate: bool, bsp: str | None, slowdown:
         if bsp or slowdown:
             raise ConfigError("--emulate-bsp and --slowdown need --emulate")
         return False
-    faults = parse_slowdown(slowdown)
+    parse_slowdown(slowdown)  # a bad value is exit 2 even when no board runs the delegate
+    faults = {b.name: f for b in boards if (f := parse_slowdown(slowdown, b.soc))}
+    if slowdown and not faults:
+        raise ConfigError(
+            f"--slowdown {slowdown!r}: no chosen board runs that delegate "
+            f"(boards: {', '.join(f'{b.name} ({b.soc})' for b in boards)})"
+        )
     if not bsp and not faults:
         return True
     from imxbench.board.connect import Emulation
 
-    return Emulation(faults={b.name: faults for b in boards} if faults else {}, bsp=bsp)
+    return Emulation(faults=faults, bsp=bsp)
 
 
 DB = click.option(

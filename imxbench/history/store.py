@@ -44,6 +44,7 @@ from imxbench.history.schema import (
     baselines,
     board_fingerprints,
     cells,
+    current_version,
     migrate,
     runs,
     samples,
@@ -466,6 +467,12 @@ def open_store(url: str | None, reports_dir: Path = Path("reports"), create: boo
     store = Store(engine, where)
     try:
         with store.engine.begin() as conn:
+            if not create and current_version(conn) == 0:
+                engine.dispose()
+                raise ConfigError(
+                    f"{where}: no imxbench results history in this database",
+                    "`imxbench run` or `nightly` with this --db creates it",
+                )
             migrate(conn, SCHEMA_VERSION, where)
     except OperationalError as exc:
         engine.dispose()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, insert, inspect, select
+from sqlalchemy import create_engine, insert, inspect, select, text
 
 from imxbench.analysis.regression import Thresholds
 from imxbench.errors import ConfigError, InfrastructureError
@@ -266,3 +266,25 @@ def test_a_newer_schema_is_refused(db_url: str) -> None:
     engine.dispose()
     with pytest.raises(ConfigError, match="schema version 99 is newer"):
         open_store(db_url)
+
+
+def test_a_read_only_command_never_creates_a_history(db_url: str) -> None:
+    """history/compare/baseline list open the store with create=False: an empty database is
+    a one-line error, and stays empty (no tables made behind the user's back)."""
+    said = r"no (imxbench results history in this database|results database there)"
+    with pytest.raises(ConfigError, match=said):
+        open_store(db_url, create=False)
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert store_schema.current_version(conn) == 0
+            tables = conn.execute(
+                text("SELECT count(*) FROM information_schema.tables WHERE table_schema='public'")
+                if conn.dialect.name == "postgresql"
+                else text("SELECT count(*) FROM sqlite_master WHERE type='table'")
+            ).scalar()
+        assert tables == 0
+    finally:
+        engine.dispose()
+    open_store(db_url).close()  # a run creates it; then read-only opens work
+    open_store(db_url, create=False).close()

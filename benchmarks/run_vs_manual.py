@@ -31,8 +31,10 @@ A third side, run in the same rounds: the least any Python harness can do (see
 
     .venv/bin/python benchmarks/run_vs_manual.py [--default-settings]
 
-`--default-settings` instead runs imxbench alone at its default settings (18 processes, ~30 s,
-3 runs) and prints its overhead as a share of the run.
+`--default-settings` instead runs imxbench alone at its default settings (adaptive sampling to
+1% and op profiles reused since issue 17: ~26-34 processes, ~15 s; 3 runs) and prints its
+overhead as a share of the run. The comparison at the defaults against hand scripts is
+`run_default_vs_manual.py`.
 """
 
 from __future__ import annotations
@@ -221,8 +223,8 @@ def main() -> None:
 
 
 def overhead_share(server: SshServer, tmp: Path) -> None:
-    """`--default-settings`: imxbench alone at its default settings (3 repetitions, op profile:
-    18 processes, ~30 s), 3 runs: its wall time against its processes' board time."""
+    """`--default-settings`: imxbench alone at its default settings (adaptive sampling, op
+    profiles reused), 3 runs: its wall time against its processes' board time."""
     inventory = write_inventory(server, tmp)
     global ARGS
     ARGS = ["--delegate", "cpu,vx,gpu"]

@@ -21,6 +21,7 @@ evaluation in flight on the board and starts no other.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import secrets
 import shlex
@@ -76,11 +77,17 @@ TIMEOUT_PER_IMAGE_S = 0.5
 
 @dataclass(frozen=True)
 class AccuracyRequest:
-    """What `imxbench run --dataset PATH [--limit N] [--channel-order rgb|bgr]` asks for."""
+    """What `imxbench run --dataset PATH [--limit N] [--channel-order rgb|bgr]` asks for, or a
+    models.yaml entry (which may add a normalisation and class names)."""
 
     dataset: Path
     limit: int | None = None
     channel_order: str = "rgb"
+    mean: tuple[float, ...] | None = None
+    """x = (pixel - mean) * scale before the input's own mapping (accuracy/preprocess.py)."""
+    scale: tuple[float, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    """Class names instead of the data set's (one per output class)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,14 @@ class Evaluation:
             )
         classes = info.outputs[0].elements if info.outputs else 0
         dataset = load_dataset(request.dataset, request.limit, classes=classes or None)
-        pre = preprocessing_for(info, request.channel_order)
+        if request.labels is not None:
+            if len(request.labels) != classes:
+                raise ConfigError(
+                    f"{model}: {len(request.labels)} label names given but the model has "
+                    f"{classes} output classes"
+                )
+            dataset = dataclasses.replace(dataset, class_names=request.labels)
+        pre = preprocessing_for(info, request.channel_order, request.mean, request.scale)
         inputs = preprocess(pre, dataset.images)
         if int(dataset.labels.max()) >= classes:
             raise ConfigError(

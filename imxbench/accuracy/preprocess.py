@@ -9,6 +9,10 @@ The input tensor's shape, dtype and quantization (scale s, zero point z) decide 
 * float32: the raw pixel values 0..255 as floats (what the MLPerf Tiny float model expects; a
   float model's normalisation is not written in the file, so this is the one assumption).
 
+A model's normalisation is not written in the .tflite file: models.yaml may give it, `mean` and
+`scale` (one value or one per channel, R G B): x = (p - mean) * scale, then the mapping above
+on x (float32: x itself; int8/uint8 with quantization: q = clip(round(x / s) + z)).
+
 The channel order is an option (`rgb`, the data sets' order, or `bgr`). The "cast" quantization
 (`p.astype(dtype)`, wrapping around) exists only for the preprocessing sanity check: it is the
 common mistake of ignoring the model's quantization.
@@ -41,6 +45,13 @@ class Preprocessing:
     zero_point: int | None
     channel_order: str = "rgb"
     quantization: str = "model"
+    mean: tuple[float, ...] | None = None
+    """models.yaml's normalisation (module docstring): x = (p - mean) * norm_scale."""
+    norm_scale: tuple[float, ...] | None = None
+
+    @property
+    def normalised(self) -> bool:
+        return self.mean is not None or self.norm_scale is not None
 
     @property
     def height_width(self) -> tuple[int, int]:
@@ -55,6 +66,8 @@ class Preprocessing:
 
     def formula(self) -> str:
         """The per-pixel mapping, e.g. `q = clip(round(p / 1) + -128, -128, 127) = p - 128`."""
+        if self.normalised:
+            return self._normalised_formula()
         if self.dtype == "float32":
             return "x = float(p), raw pixel values 0..255"
         if self.quantization == "cast":
@@ -68,6 +81,18 @@ class Preprocessing:
         if self.scale == 1.0 and low <= self.zero_point and 255 + self.zero_point <= high:
             text += f" = p {shift}"  # no rounding, no clipping: e.g. the reference model's p - 128
         return text
+
+    def _normalised_formula(self) -> str:
+        def values(v: tuple[float, ...] | None, default: float) -> str:
+            v = v or (default,)
+            return f"{v[0]:g}" if len(v) == 1 else "(" + ", ".join(f"{x:g}" for x in v) + ")"
+
+        x = f"x = (p - {values(self.mean, 0.0)}) * {values(self.norm_scale, 1.0)}"
+        if self.dtype == "float32" or self.quantization == "cast":
+            return x if self.dtype == "float32" else f"{x}; q = x cast to {self.dtype}"
+        assert self.scale is not None and self.zero_point is not None
+        low, high = _INT_RANGES[self.dtype]
+        return f"{x}; q = clip(round(x / {self.scale:g}) + {self.zero_point}, {low}, {high})"
 
     def describe(self) -> str:
         """One sentence for reports: order, mapping and the tensor it feeds."""
@@ -86,13 +111,21 @@ class Preprocessing:
             "zero_point": self.zero_point,
             "channel_order": self.channel_order,
             "quantization": self.quantization,
+            "mean": list(self.mean) if self.mean is not None else None,
+            "norm_scale": list(self.norm_scale) if self.norm_scale is not None else None,
             "formula": self.formula(),
             "description": self.describe(),
         }
 
 
-def preprocessing_for(info: ModelInfo, channel_order: str = "rgb") -> Preprocessing:
-    """The preprocessing the model's (single, NHWC, 3-channel) input tensor asks for."""
+def preprocessing_for(
+    info: ModelInfo,
+    channel_order: str = "rgb",
+    mean: tuple[float, ...] | None = None,
+    norm_scale: tuple[float, ...] | None = None,
+) -> Preprocessing:
+    """The preprocessing the model's (single, NHWC, 3-channel) input tensor asks for;
+    `mean`/`norm_scale`: models.yaml's normalisation (float or quantized inputs only)."""
     if channel_order not in CHANNEL_ORDERS:
         raise ConfigError(f"channel order must be one of {', '.join(CHANNEL_ORDERS)}")
     if len(info.inputs) != 1:
@@ -116,14 +149,22 @@ def preprocessing_for(info: ModelInfo, channel_order: str = "rgb") -> Preprocess
             f"{info.path}: int8 input '{tensor.name}' has no quantization parameters: "
             "how pixels map to it is unknown"
         )
-    return Preprocessing(
+    pre = Preprocessing(
         input_name=tensor.name,
         input_shape=(1, shape[1], shape[2], 3),
         dtype=tensor.dtype,
         scale=tensor.scale,
         zero_point=tensor.zero_point,
         channel_order=channel_order,
+        mean=mean,
+        norm_scale=norm_scale,
     )
+    if pre.normalised and pre.dtype != "float32" and not pre.is_quantized:
+        raise ConfigError(
+            f"{info.path}: input '{tensor.name}' takes raw {tensor.dtype} pixels (no "
+            "quantization): mean and scale cannot apply to it"
+        )
+    return pre
 
 
 def preprocess(pre: Preprocessing, images: np.ndarray) -> np.ndarray:
@@ -137,6 +178,8 @@ def preprocess(pre: Preprocessing, images: np.ndarray) -> np.ndarray:
             f"'{pre.input_name}' takes {width}x{height}; resize them first"
         )
     pixels = images[..., ::-1] if pre.channel_order == "bgr" else images
+    if pre.normalised:
+        return _normalised(pre, pixels)
     if pre.dtype == "float32":
         return np.ascontiguousarray(pixels, dtype=np.float32)
     if pre.quantization == "cast" or not pre.is_quantized:
@@ -144,6 +187,23 @@ def preprocess(pre: Preprocessing, images: np.ndarray) -> np.ndarray:
     assert pre.scale is not None and pre.zero_point is not None
     scaled = pixels.astype(np.float64) / pre.scale
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # half away from zero
+    low, high = _INT_RANGES[pre.dtype]
+    quantized = np.clip(rounded + pre.zero_point, low, high)
+    return np.ascontiguousarray(quantized.astype(np.dtype(pre.dtype)))
+
+
+def _normalised(pre: Preprocessing, pixels: np.ndarray) -> np.ndarray:
+    """x = (p - mean) * norm_scale per channel, then the input's dtype (module docstring)."""
+    mean = np.asarray(pre.mean or (0.0,), dtype=np.float64)
+    scale = np.asarray(pre.norm_scale or (1.0,), dtype=np.float64)
+    x = (pixels.astype(np.float64) - mean) * scale
+    if pre.dtype == "float32":
+        return np.ascontiguousarray(x, dtype=np.float32)
+    if pre.quantization == "cast":
+        return np.ascontiguousarray(x.astype(np.int64).astype(np.dtype(pre.dtype)))
+    assert pre.scale is not None and pre.zero_point is not None
+    scaled = x / pre.scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
     low, high = _INT_RANGES[pre.dtype]
     quantized = np.clip(rounded + pre.zero_point, low, high)
     return np.ascontiguousarray(quantized.astype(np.dtype(pre.dtype)))

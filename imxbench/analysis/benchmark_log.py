@@ -90,7 +90,14 @@ from imxbench.analysis.op_profile import (
     parse_op_profile,
 )
 
-__all__ = ["BenchmarkRun", "DelegateUse", "OpTypeTiming", "parse_log", "runs_to_json"]
+__all__ = [
+    "BenchmarkRun",
+    "DelegateUse",
+    "OpTypeTiming",
+    "parse_log",
+    "runs_to_json",
+    "timed_first_us",
+]
 
 Status = Literal["ok", "failed", "incomplete"]
 Execution = Literal["full", "partial", "none"]
@@ -223,6 +230,16 @@ def parse_log(text: str) -> list[BenchmarkRun]:
     ends = [*starts[1:], len(lines)] if starts else []
     runs.extend(_scan(lines[begin:end]).to_run() for begin, end in zip(starts, ends, strict=True))
     return runs
+
+
+def timed_first_us(text: str) -> float | None:
+    """The first timed inference (the regular phase's `first=`) of the last run in `text`, µs;
+    None where it was not printed. Adaptive sampling's warm-up check (analysis/sampling.py)."""
+    lines = _clean_lines(text)
+    starts = [index for index, line in enumerate(lines) if "STARTING!" in line]
+    scan = _scan(lines[starts[-1] :] if starts else lines)
+    regular, _ = scan._phases(scan._summary()[0])
+    return regular.values.get("first") if regular is not None else None
 
 
 def _clean_lines(text: str) -> list[str]:

@@ -10,8 +10,10 @@ A *cell* is one (board, delegate, variant) — e.g. `cpu@1t`, `cpu@4t`, `vx`. Ea
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from imxbench.analysis.sampling import SamplingPolicy
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.model.facts import BoardFacts
 
@@ -24,15 +26,30 @@ class RunSettings:
     min_secs: float = 1.0
     threads: int | None = None  # overrides the CPU variants' thread counts
     op_profile: bool = True
+    op_profile_reuse: bool = False
+    """--op-profile auto: a profile kept from an earlier run of the same model, board
+    fingerprint and delegate is reused (run/op_profile_reuse.py); False: always measured."""
     cold_run: bool = True
     step_timeout_s: float = 600.0
     cpu_governor: str | None = None  # set for the run, the previous one restored after it
     cooldown_c: float | None = None  # wait until the SoC is below this before each step
     cooldown_timeout_s: float = 300.0  # ... at most this long
+    npu_profile: bool = False
+    """--npu-profile: the profile step also gets the delegate's own NPU profiling
+    (DelegateSpec.npu_profile); the timed steps never do."""
+    vela_on: str | None = None
+    """--vela-on host|board|auto: where Vela compiles (None: each delegate file's vela.compile)."""
+    precision: float | None = None
+    """Adaptive sampling (analysis/sampling.py): timed processes per cell until the 95%
+    interval of the median is within this fraction of it (0.01 = 1%). None: exactly
+    `repetitions` processes of `num_runs`/`min_secs` each (fixed; the nightly's)."""
+    max_repetitions: int = 30
+    max_seconds: float = 60.0
+    """Adaptive sampling's caps per cell: timed processes, and their seconds."""
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "repetitions": self.repetitions,
+            "repetitions": self.repetitions if self.precision is None else "adaptive",
             "num_runs": self.num_runs,
             "warmup_runs": self.warmup_runs,
             "min_secs": self.min_secs,
@@ -43,6 +60,12 @@ class RunSettings:
             out["cpu_governor"] = self.cpu_governor
         if self.cooldown_c is not None:
             out["cooldown_c"] = self.cooldown_c
+        if self.vela_on is not None:  # another compiler makes other timings: another series
+            out["vela_on"] = self.vela_on
+        if self.precision is not None:  # processes sized by the sampler: another series
+            out["precision"] = self.precision
+            out["max_repetitions"] = self.max_repetitions
+            out["max_seconds"] = self.max_seconds
         return out
 
 
@@ -97,6 +120,14 @@ def uses_builtin_ethosu(spec: DelegateSpec, facts: BoardFacts | None) -> bool:
         and spec.prepare == "vela"
         and (spec.external_delegate_path or "") not in facts.delegate_libraries
     )
+
+
+def vela_place(spec: DelegateSpec, settings: RunSettings) -> str | None:
+    """Where Vela compiles this delegate's model: "host", "board" or "auto" (--vela-on, else
+    the delegate file's vela.compile); None for a delegate without Vela."""
+    if spec.prepare != "vela" or spec.vela is None:
+        return None
+    return settings.vela_on or spec.vela.compile_on
 
 
 def route_of(spec: DelegateSpec) -> str:
@@ -171,7 +202,50 @@ def _steps(
     cache_dir = env.get(spec.graph_cache_env or "")
     if settings.cold_run and cache_dir:
         steps.append(Step("cold", 0, tuple(argv), env, clear_dir=cache_dir))
-    steps.extend(Step("timed", rep, tuple(argv), env) for rep in range(1, settings.repetitions + 1))
-    if settings.op_profile:
-        steps.append(Step("profile", 0, (*argv, "--enable_op_profiling=true"), env))
+    if settings.precision is not None:
+        argv = adaptive_argv(argv, SamplingPolicy().first_runs, SamplingPolicy().warmup_secs)
+        if settings.cold_run and cache_dir:
+            steps[-1] = dataclasses.replace(steps[-1], argv=tuple(argv))
+        # one timed template: the pipeline asks the sampler for each next process
+        steps.append(Step("timed", 1, tuple(argv), env))
+    else:
+        steps.extend(
+            Step("timed", rep, tuple(argv), env) for rep in range(1, settings.repetitions + 1)
+        )
+    npu_profile = settings.npu_profile and spec.npu_profile is not None
+    if settings.op_profile or npu_profile:
+        profile_argv, profile_env = list(argv), dict(env)
+        if npu_profile and spec.npu_profile is not None:
+            profile_argv, profile_env = _with_npu_profile(spec, profile_argv, profile_env)
+        if settings.op_profile:
+            profile_argv.append("--enable_op_profiling=true")
+        steps.append(Step("profile", 0, tuple(profile_argv), profile_env))
     return steps
+
+
+def _with_npu_profile(
+    spec: DelegateSpec, argv: list[str], env: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The profile step's argv and env with the delegate's NPU profiling: its options merged
+    into --external_delegate_options (only where an external delegate is loaded: LF5.15's
+    built-in Ethos-U op takes none), its environment added."""
+    assert spec.npu_profile is not None
+    profile = spec.npu_profile
+    if spec.external_delegate_path and profile.delegate_options:
+        merged = {**spec.delegate_options, **profile.delegate_options}
+        options = ";".join(f"{key}:{value}" for key, value in merged.items())
+        argv = [a for a in argv if not a.startswith("--external_delegate_options=")]
+        at = argv.index(f"--external_delegate_path={spec.external_delegate_path}") + 1
+        argv.insert(at, f"--external_delegate_options={options}")
+    return argv, {**env, **profile.env}
+
+
+def adaptive_argv(argv: Sequence[str], num_runs: int, warmup_secs: float) -> list[str]:
+    """A step's argv for one process of adaptive sampling: `num_runs` timed inferences and no
+    time floor, a warm-up floor of `warmup_secs` (analysis/sampling.py chooses both)."""
+    kept = [
+        a for a in argv if not a.startswith(("--num_runs=", "--min_secs=", "--warmup_min_secs="))
+    ]
+    at = 2 if len(kept) >= 2 else len(kept)  # after the tool and --graph
+    timing = [f"--num_runs={num_runs}", "--min_secs=0", f"--warmup_min_secs={warmup_secs:g}"]
+    return [*kept[:at], *timing, *kept[at:]]

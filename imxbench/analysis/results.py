@@ -94,6 +94,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     keys = ["board", "cell"]
     if "skip_reason" not in df:  # results written before cells could be skipped
         df = df.assign(skip_reason=None)
+    if "op_profile_from" not in df:  # no profile reused (run --op-profile auto)
+        df = df.assign(op_profile_from=None)
     timed = df[(df["kind"] == "timed") & (df["status"] == "ok")]
     agg = timed.groupby(keys).agg(
         reps=("inference_avg_us", "count"),
@@ -105,6 +107,9 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         first_ms=("first_inference_us", lambda s: s.median() / 1000),
         memory_mb=("memory_overall_mb", "median"),
         speedup=("speedup_vs_cpu", "median"),
+        precision_pct=("inference_avg_us", _precision_pct),
+        ci_low_ms=("inference_avg_us", lambda s: _interval_ms(s, "low")),
+        ci_high_ms=("inference_avg_us", lambda s: _interval_ms(s, "high")),
     )
     cold = (
         df[(df["kind"] == "cold") & (df["status"] == "ok")]
@@ -123,6 +128,10 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         error=("error", lambda s: next((e for e in s if isinstance(e, str) and e), None)),
         execution=("execution", lambda s: next((e for e in s if isinstance(e, str)), None)),
         npu_share=("delegate_time_share", "first"),
+        op_profile_from=(
+            "op_profile_from",
+            lambda s: next((e for e in s if isinstance(e, str) and e), None),
+        ),
         vela_estimate_ms=(
             "vela_estimate_us",
             lambda s: s.dropna().iloc[0] / 1000 if s.notna().any() else None,
@@ -131,6 +140,23 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
     return out.reset_index()
+
+
+def _precision_pct(latencies_us: pd.Series) -> float | None:
+    """The achieved precision of a cell's median latency, percent: the larger distance from the
+    median to its distribution-free 95% interval (analysis/sampling.py); None below 6
+    repetitions, where no such interval exists."""
+    from imxbench.analysis.sampling import precision_of
+
+    precision = precision_of(latencies_us.dropna().tolist())
+    return None if precision is None else 100 * precision
+
+
+def _interval_ms(latencies_us: pd.Series, bound: str) -> float | None:
+    from imxbench.analysis.sampling import median_interval
+
+    interval = median_interval(latencies_us.dropna().tolist())
+    return None if interval is None else getattr(interval, bound) / 1000
 
 
 def _cell_status(statuses: pd.Series) -> str:

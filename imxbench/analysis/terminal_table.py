@@ -80,6 +80,7 @@ COLUMNS = {
     "speedup": Column("speedup", 8, 1, _field("speedup", _fmt(".2f", suffix="x"))),
     "status": Column("status", 14, 1, _status, left=True),
     "p95": Column("p95 ms", 8, 2, _field("p95_ms", _fmt(".3f"))),
+    "precision": Column("±95%", 6, 1, _field("precision_pct", _fmt(".2f", suffix="%"))),
     "top1": Column("top1", 6, 2, _accuracy("top1")),
     "spread": Column("spread", 6, 3, _field("spread_pct", _fmt(".0f", suffix="%"))),
     "delegated": Column("deleg.", 6, 3, _field("npu_share", _fmt(".0f", 100, "%"))),
@@ -93,6 +94,7 @@ ORDER = (
     "board",
     "cell",
     "latency",
+    "precision",
     "p95",
     "spread",
     "speedup",
@@ -120,6 +122,8 @@ def render_table(
     boards = list(dict.fromkeys(str(r.board) for r in rows))
     emulated = "emulated" in summary and summary["emulated"].fillna(False).astype(bool).any()
     names = [n for n in ORDER if n not in ACCURACY or "top1" in summary.columns]
+    if "precision_pct" not in summary or summary["precision_pct"].isna().all():
+        names.remove("precision")  # no cell has the 6 processes an interval needs
     if len(boards) == 1:
         names.remove("board")
     longest = max(len(_status(r)) for r in rows)
@@ -137,6 +141,8 @@ def render_table(
         marked = (str(row.board), str(row.cell)) in fastest
         lines.append(_line([columns[n] for n in names], row, color, marked))
     notes = "* fastest cell of its board" + ("" if wide else " · --wide: every column")
+    if "precision" in names and "precision_pct" in summary:
+        notes += "\n±95%: the 95% interval of the median over processes (- : under 6 processes)"
     for row in rows:  # the whole reason: the status column has room for a few words only
         if getattr(row, "status", None) == "skipped":
             where = f"{row.board} {row.cell}" if len(boards) > 1 else str(row.cell)

@@ -119,7 +119,13 @@ def compare(
 
 @click.group()
 def baseline() -> None:
-    """Named baselines for `imxbench nightly --baseline named[:NAME]`."""
+    """Named baselines for `imxbench nightly --baseline named[:NAME]`.
+
+    \b
+    Examples:
+      imxbench baseline set latest --name release-6.12
+      imxbench baseline list
+    """
 
 
 @baseline.command("set")

@@ -11,7 +11,13 @@ from imxbench.cli.options import FORMAT
 
 @click.group("lab")
 def lab_group() -> None:
-    """Boards from labgrid places (docs/LAB.md)."""
+    """Boards from labgrid places (docs/LAB.md).
+
+    \b
+    Examples:
+      imxbench lab sweep --coordinator lab-host:20408
+      imxbench nightly --tag lab1 --coordinator lab-host:20408
+    """
 
 
 @lab_group.command("sweep")
@@ -28,6 +34,7 @@ def lab_sweep(coordinator: str, fmt: str) -> None:
     \b
     Examples:
       imxbench lab sweep --coordinator lab-host:20408
+      imxbench lab sweep --coordinator lab-host --format json
     """
     from imxbench.lab.places import sweep
 

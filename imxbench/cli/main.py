@@ -18,7 +18,14 @@ from imxbench.errors import ImxbenchError
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imxbench")
 def cli() -> None:
-    """On-device benchmarking of TFLite models on NXP i.MX boards."""
+    """On-device benchmarking of TFLite models on NXP i.MX boards.
+
+    \b
+    Examples:
+      imxbench run --board imx8mp --emulate   # a first run, on an emulated board
+      imxbench nightly --emulate              # each cell judged against its history
+      imxbench run --help                     # every command: options, examples
+    """
 
 
 for command in (

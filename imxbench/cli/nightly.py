@@ -16,12 +16,13 @@ from imxbench.cli.options import (
     FORMAT,
     INVENTORY,
     MODEL,
+    MODELS,
     REPORTS,
     SLOWDOWN,
     benchmark_settings,
     emulation_for,
     emulation_note,
-    reference_model,
+    model_entries,
     resolve_boards,
     verdict_settings,
     writable_dir,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     "`imxbench report --night ID` merges them.",
 )
 @MODEL
+@MODELS
 @click.option("--delegate", "delegate_names", help="Comma-separated delegates (default: all).")
 @benchmark_settings(repetitions=5, min_repetitions=2)
 @click.option(
@@ -105,7 +107,13 @@ if TYPE_CHECKING:
 @EMULATE
 @EMULATOR_BSP
 @SLOWDOWN
-@click.option("--emulator-noise", type=click.FloatRange(0, 50), default=1.0, hidden=True)
+@click.option(
+    "--emulator-noise",
+    type=click.FloatRange(0, 50),
+    default=1.0,
+    hidden=True,
+    help="Tests: the emulated boards' timing noise, percent.",
+)
 @click.option(
     "--emulator-faults",
     hidden=True,
@@ -119,7 +127,8 @@ def nightly(
     coordinator: str | None,
     shard: str | None,
     night: str | None,
-    model_path: Path | None,
+    model_paths: tuple[Path, ...],
+    models_file: Path | None,
     delegate_names: str | None,
     settings: RunSettings,
     baseline_policy: str,
@@ -146,10 +155,11 @@ def nightly(
       imxbench nightly --emulate
       imxbench nightly --tag lab1 --db postgresql://ci@db/imxbench --junit junit.xml
       imxbench nightly --emulate --slowdown vx=8%   # watch a regression be caught
+      imxbench nightly --emulate --models models/models.yaml   # each model judged on its own
     """
     from imxbench.board.connect import Emulation
     from imxbench.cli.progress_display import ProgressDisplay
-    from imxbench.config.delegates import load_catalogue
+    from imxbench.config.delegates import load_catalogue, with_vela_on
     from imxbench.history.baselines import BaselinePolicy
     from imxbench.history.store import open_store
     from imxbench.prepare.model_prep import default_cache_root
@@ -166,9 +176,8 @@ def nightly(
         boards_ = shard_of(boards_, *parse_shard(shard))
         shown = ", ".join(b.name for b in boards_) or "none"
         click.echo(f"shard {shard}: {shown}", err=True)
-    model = model_path or reference_model()
-    if not model.is_file():
-        raise ConfigError(f"{model}: model file not found (--model)")
+    entries = model_entries(model_paths, models_file)
+    model = entries[0].path
     writable_dir(reports_dir, "--reports")
     emulation: bool | Emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     if emulate and (emulator_faults or emulator_noise != 1.0):
@@ -181,7 +190,7 @@ def nightly(
         click.echo(f"warning: {policy.deprecation}", err=True)
     config = NightlyConfig(
         model=model,
-        catalogue=load_catalogue(),
+        catalogue=with_vela_on(load_catalogue(), settings.vela_on),
         delegate_names=delegate_names,
         settings=settings,
         reports_dir=reports_dir,
@@ -196,6 +205,12 @@ def nightly(
         night=night,
         shard=shard,
     )
+    if len(entries) > 1 or models_file is not None:  # one night per model (run/nightly_matrix.py)
+        from imxbench.cli.nightly_matrix import nightly_models
+
+        note = emulation_note(emulate_bsp, slowdown) if emulate else None
+        nightly_models(boards_, entries, config, db_url, note, fmt)
+        return
     with open_store(db_url, reports_dir) as store, ProgressDisplay() as progress:
         result = run_nightly(store, boards_, config, progress=progress)
     if fmt == "json":

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from imxbench.config.inventory import DEFAULT_INVENTORY, SOCS, Board, emulated_board, load_inventory
+from imxbench.config.inventory import (
+    CPU_GOVERNORS,
+    DEFAULT_INVENTORY,
+    SOCS,
+    Board,
+    emulated_board,
+    load_inventory,
+)
 from imxbench.errors import ConfigError
 
 FORMAT = click.option(
@@ -32,9 +39,18 @@ INVENTORY = click.option(
 )
 MODEL = click.option(
     "--model",
-    "model_path",
+    "model_paths",
     type=click.Path(path_type=Path),
-    help="The .tflite model (default: the MLPerf Tiny ResNet-8 reference model).",
+    multiple=True,
+    help="A .tflite model (default: the MLPerf Tiny ResNet-8 reference model); repeat it, or "
+    "give a comma-separated list, for several models in one run.",
+)
+MODELS = click.option(
+    "--models",
+    "models_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A models.yaml listing models with their own data set, preprocessing, labels and "
+    "delegates to skip (see models/models.yaml).",
 )
 
 
@@ -60,14 +76,28 @@ def option_group(
     return decorate
 
 
-def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any], Any]:
+def benchmark_settings(
+    repetitions: int, min_repetitions: int, adaptive: bool = False
+) -> Callable[[Any], Any]:
     """The benchmark_model settings that `run` and `nightly` share, as one RunSettings
-    (`settings`); the commands differ only in the default and least number of repetitions."""
+    (`settings`); the commands differ in the default and least number of repetitions, and
+    `adaptive` (run) samples each cell to a precision unless --repetitions is given."""
 
-    def build(no_op_profile: bool, **values: Any) -> Any:
+    def build(no_op_profile: bool, op_profile_mode: str, **values: Any) -> Any:
         from imxbench.analysis.plan import RunSettings
 
-        return RunSettings(op_profile=not no_op_profile, **values)
+        if no_op_profile:
+            op_profile_mode = "never"
+        values["op_profile_reuse"] = op_profile_mode == "auto"
+
+        precision = values.pop("precision", None)
+        if values.get("repetitions") is None:  # adaptive: the sampler decides per cell
+            values["repetitions"] = repetitions
+            values["precision"] = precision
+        else:
+            values.pop("max_repetitions", None)
+            values.pop("max_seconds", None)
+        return RunSettings(op_profile=op_profile_mode != "never", **values)
 
     return option_group(
         "settings",
@@ -78,11 +108,13 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                 click.option(
                     "--repetitions",
                     type=click.IntRange(min_repetitions, 1000),
-                    default=repetitions,
-                    show_default=True,
-                    help="Separate benchmark_model processes per delegate.",
+                    default=None if adaptive else repetitions,
+                    show_default=not adaptive,
+                    help="Exactly N benchmark_model processes per cell"
+                    + (" (fixed: no adaptive sampling)." if adaptive else "."),
                 ),
             ),
+            *(_ADAPTIVE_OPTIONS if adaptive else []),
             (
                 "num_runs",
                 click.option(
@@ -90,7 +122,8 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                     type=click.IntRange(1),
                     default=50,
                     show_default=True,
-                    help="Timed inferences per benchmark_model process (at least; see --min-secs).",
+                    help="Timed inferences per benchmark_model process (at least; see "
+                    "--min-secs). With fixed repetitions; adaptive sampling sizes its own.",
                 ),
             ),
             (
@@ -110,7 +143,7 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                     type=click.FloatRange(0),
                     default=1.0,
                     show_default=True,
-                    help="Least seconds of timed inferences per process.",
+                    help="Least seconds of timed inferences per process (fixed repetitions).",
                 ),
             ),
             (
@@ -124,7 +157,20 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
             (
                 "no_op_profile",
                 click.option(
-                    "--no-op-profile", is_flag=True, help="Skip the extra op-profiling pass."
+                    "--no-op-profile", is_flag=True, help="Skip the op-profiling pass (= never)."
+                ),
+            ),
+            (
+                "op_profile_mode",
+                click.option(
+                    "--op-profile",
+                    "op_profile_mode",
+                    type=click.Choice(["always", "auto", "never"]),
+                    default="auto",
+                    show_default=True,
+                    help="The op-profiling pass per cell: always measured; auto: measured once "
+                    "per model, board fingerprint and delegate, then reused from the reports "
+                    "dir (the report names the run it came from); never.",
                 ),
             ),
             (
@@ -142,12 +188,10 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                 "cpu_governor",
                 click.option(
                     "--cpu-governor",
-                    type=click.Choice(
-                        ["performance", "ondemand", "schedutil", "powersave", "conservative"]
-                    ),
+                    type=click.Choice(CPU_GOVERNORS),
                     help="Set this cpufreq governor on the boards for the run; the previous "
                     "one is restored afterwards (also after Ctrl-C, or on the next connection "
-                    "after a lost board).",
+                    "after a lost board). Overrides boards.yaml's cpu_governor.",
                 ),
             ),
             (
@@ -172,8 +216,75 @@ def benchmark_settings(repetitions: int, min_repetitions: int) -> Callable[[Any]
                     help="Seconds --cooldown waits at most before a step.",
                 ),
             ),
+            (
+                "npu_profile",
+                click.option(
+                    "--npu-profile",
+                    is_flag=True,
+                    help="Add the delegate's own NPU profiling to the profile step (Ethos-U: "
+                    "cycle counter, PMU counters, per-command cycles; VX: the driver's "
+                    "CNN_PERF log); never to the timed steps.",
+                ),
+            ),
+            (
+                "vela_on",
+                click.option(
+                    "--vela-on",
+                    type=click.Choice(["host", "board", "auto"]),
+                    help="Where Vela compiles: the host's Vela, the board's own (NXP's fork, "
+                    "NXP's defaults), or the board when it has one (default: the delegate "
+                    "file's vela.compile).",
+                ),
+            ),
         ],
     )
+
+
+def _percent(ctx: Any, param: Any, value: str) -> float:
+    """`1%` or `1` (percent) as a fraction, 0 < p <= 50%."""
+    try:
+        number = float(str(value).strip().removesuffix("%")) / 100
+    except ValueError:
+        number = 0.0
+    if not 0 < number <= 0.5:
+        raise click.BadParameter(f"{value!r}: expected a percentage such as 1%")
+    return number
+
+
+_ADAPTIVE_OPTIONS = [
+    (
+        "precision",
+        click.option(
+            "--precision",
+            default="1%",
+            show_default=True,
+            callback=_percent,
+            help="Adaptive sampling: run processes until the 95% confidence interval of each "
+            "cell's median latency is within this much of it (distribution-free; at least 6 "
+            "processes). --repetitions N turns it off.",
+        ),
+    ),
+    (
+        "max_repetitions",
+        click.option(
+            "--max-repetitions",
+            type=click.IntRange(6, 1000),
+            default=30,
+            show_default=True,
+            help="Adaptive sampling: processes per cell at most.",
+        ),
+    ),
+    (
+        "max_seconds",
+        click.option(
+            "--max-seconds",
+            type=click.FloatRange(1),
+            default=60.0,
+            show_default=True,
+            help="Adaptive sampling: seconds of timed processes per cell at most.",
+        ),
+    ),
+]
 
 
 def _thresholds(alpha: float, min_effect: float) -> Any:
@@ -322,6 +433,16 @@ def resolve_board(inventory_path: Path, name: str, emulate: bool) -> Board:
     if emulate and name in SOCS and name not in inventory.boards:
         return emulated_board(name, name)
     return inventory.get(name)
+
+
+def model_entries(model_paths: tuple[Path, ...], models_file: Path | None) -> list[Any]:
+    """`--model` (repeatable, comma lists) and `--models FILE` as ModelEntry's, checked (exit
+    2 naming the file, key and value); neither: the reference model."""
+    from imxbench.config.delegates import load_catalogue
+    from imxbench.config.models import entries_from_options
+
+    known = load_catalogue() if models_file is not None else {}
+    return entries_from_options(model_paths, models_file, reference_model(), known)
 
 
 def reference_model() -> Path:

@@ -96,7 +96,7 @@ class ProgressDisplay:
         board = event.board
         if event.kind == "planned" and event.planned is not None:
             self._planned[f"{board}/{event.phase}"] = event.planned
-            return True
+            return bool(event.message)  # a silent re-plan (adaptive sampling) only moves the bar
         if event.kind == "step_started":
             self._now[board] = f"{event.cell} {_step_label(event)}"
             return False

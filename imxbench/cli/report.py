@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from imxbench.report.formats import COMPARISON_FORMATS, REPORT_FORMATS, formats_help
+
 
 @click.command()
 @click.argument("runs", nargs=-1)
@@ -26,10 +28,11 @@ import click
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["html", "markdown", "csv", "json"]),
+    type=click.Choice(list(REPORT_FORMATS)),
     default="html",
     show_default=True,
-    help="html: the page; markdown: for a CI comment; csv/json: the data, on stdout.",
+    help=f"{formats_help(REPORT_FORMATS)} (all but html on stdout unless --out); two RUNs: "
+    f"{', '.join(COMPARISON_FORMATS)}.",
 )
 @click.option(
     "--merge",
@@ -40,6 +43,12 @@ import click
     "--night",
     help="Merge the nightly runs recorded with `nightly --night NIGHT` under --reports.",
 )
+@click.option(
+    "--matrix",
+    is_flag=True,
+    help="One model matrix page (HTML) over RUNs, one run per model, or over a model matrix "
+    "directory: rows models, columns board x delegate, then each model's facts.",
+)
 def report(
     runs: tuple[str, ...],
     reports_dir: Path,
@@ -47,6 +56,7 @@ def report(
     fmt: str,
     merge: bool,
     night: str | None,
+    matrix: bool,
 ) -> None:
     """Write the report of RUN (default: the newest run); two RUNs A B: a comparison page of
     B against A (neither run's own page changes); --merge / --night: several runs (nightly
@@ -57,8 +67,13 @@ def report(
       imxbench report                      # the newest run's report.html
       imxbench report 20261204-0210 latest  # a comparison page of two runs
       imxbench report latest --format markdown > comment.md
+      imxbench report --matrix RUN_A RUN_B # models x boards x delegates, one page
     """
     from imxbench.report.build import load_report, render, resolve_runs, write_report
+
+    if matrix:
+        _matrix(runs, reports_dir, out, fmt)
+        return
 
     if len(runs) == 2 and not (merge or night):
         _compare(resolve_runs(runs, reports_dir), out, fmt)
@@ -89,6 +104,19 @@ def report(
         writable_dir(data.run.path, "the run directory")
         writable_dir(data.run.path.parent, "--reports")
     click.echo(f"report: {write_report(data, fmt, out)}")
+
+
+def _matrix(runs: tuple[str, ...], reports_dir: Path, out: Path | None, fmt: str) -> None:
+    from imxbench.cli.options import writable_dir
+    from imxbench.report.matrix import MATRIX_PAGE, resolve_matrix, write_matrix_report
+
+    if fmt != "html":
+        raise click.UsageError("--matrix writes an HTML page only (--format html)")
+    found, out_dir = resolve_matrix(runs, reports_dir)
+    out_dir = out.parent if out is not None else out_dir
+    writable_dir(out_dir, "--out" if out is not None else "--reports")
+    page = write_matrix_report(found, out_dir, out.name if out is not None else MATRIX_PAGE)
+    click.echo(f"report: {page}")
 
 
 def _compare(found: list[Path], out: Path | None, fmt: str) -> None:

@@ -15,6 +15,7 @@ from imxbench.cli.options import (
     EMULATOR_BSP,
     INVENTORY,
     MODEL,
+    MODELS,
     REPORTS,
     SLOWDOWN,
     WIDE,
@@ -22,7 +23,7 @@ from imxbench.cli.options import (
     benchmark_settings,
     emulation_for,
     emulation_note,
-    reference_model,
+    model_entries,
     resolve_boards,
     terminal_table,
     writable_dir,
@@ -43,12 +44,13 @@ if TYPE_CHECKING:
     help="A board of the inventory, a comma-separated list, 'all' or 'tag:NAME'.",
 )
 @MODEL
+@MODELS
 @click.option(
     "--delegate",
     "delegate_names",
     help="Comma-separated delegates (default: every delegate the board's SoC supports).",
 )
-@benchmark_settings(repetitions=3, min_repetitions=1)
+@benchmark_settings(repetitions=3, min_repetitions=1, adaptive=True)
 @REPORTS
 @click.option(
     "--resume",
@@ -63,6 +65,17 @@ if TYPE_CHECKING:
 @SLOWDOWN
 @INVENTORY
 @click.option(
+    "--dry-run",
+    type=click.Choice(["offline", "probe"]),
+    is_flag=False,
+    flag_value="offline",
+    default=None,
+    help="Print every command each board would get (probe, uploads, Vela, each "
+    "benchmark_model line with its env), quoted as sent, with the assumptions made; writes "
+    "nothing. --dry-run connects to no board; --dry-run=probe runs only the read-only probe "
+    "on each board so that the plan uses its facts.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "csv"]),
@@ -72,7 +85,8 @@ if TYPE_CHECKING:
 )
 def run(
     board_names: str,
-    model_path: Path | None,
+    model_paths: tuple[Path, ...],
+    models_file: Path | None,
     delegate_names: str | None,
     settings: RunSettings,
     reports_dir: Path,
@@ -84,6 +98,7 @@ def run(
     emulate_bsp: str | None,
     slowdown: str | None,
     inventory_path: Path,
+    dry_run: str | None,
     fmt: str,
 ) -> None:
     """Deploy the model and run benchmark_model with every delegate the board supports.
@@ -95,11 +110,15 @@ def run(
       imxbench run --board imx8mp --emulate
       imxbench run --board imx93 --delegate cpu,ethosu --dataset cifar-10-batches-py --limit 500
       imxbench run --board all --format json > run.json
+      imxbench run --board imx8mp,imx93 --emulate --model a.tflite --model b.tflite
+      imxbench run --board imx8mp --emulate --models models/models.yaml
+      imxbench run --board all --dry-run --npu-profile
+      imxbench run --board imx93 --emulate --emulate-bsp lf-5.15 --dry-run=probe
     """
     from imxbench.board.connect import emulated_boards
     from imxbench.board.locks import locked_boards
     from imxbench.cli.progress_display import ProgressDisplay
-    from imxbench.config.delegates import load_catalogue
+    from imxbench.config.delegates import load_catalogue, with_vela_on
     from imxbench.prepare.model_prep import default_cache_root
     from imxbench.run.deferred_store import DeferredStore
     from imxbench.run.job import run_job
@@ -107,10 +126,42 @@ def run(
 
     boards_ = resolve_boards(inventory_path, board_names, emulate)
     emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
-    model = model_path or reference_model()
-    if not model.is_file():
-        raise ConfigError(f"{model}: model file not found (--model)")
+    entries = model_entries(model_paths, models_file)
+    if dry_run:  # nothing is sent, nothing is written (cli/dry_run.py)
+        from imxbench.cli.dry_run import print_plan, probe_boards
+
+        paths = [e.path for e in entries]
+        probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
+        print_plan(
+            boards_, paths, delegate_names, settings, fmt, resume, accuracy is not None, probed
+        )
+        return
     writable_dir(reports_dir, "--reports")
+    if len(entries) > 1 or models_file is not None:  # a model matrix (cli/run_matrix.py)
+        from imxbench.cli.run_matrix import run_models
+
+        if resume is not None:
+            raise ConfigError(
+                "--resume resumes one model's run, not a model matrix",
+                "resume each model's run directory with its own --model",
+            )
+        run_models(
+            boards_,
+            entries,
+            delegate_names,
+            settings,
+            reports_dir,
+            accuracy,
+            wide=wide,
+            db_url=db_url,
+            emulate=emulate,
+            emulation=emulation,
+            emulate_bsp=emulate_bsp,
+            slowdown=slowdown,
+            fmt=fmt,
+        )
+        return
+    model = entries[0].path
     if resume is not None:
         writable_dir(resume, "--resume")
     store = DeferredStore(db_url, reports_dir)  # opened while the boards work
@@ -133,7 +184,7 @@ def run(
         result = run_job(
             targets,
             model,
-            load_catalogue(),
+            with_vela_on(load_catalogue(), settings.vela_on),  # --vela-on board: no host Vela
             delegate_names,
             settings,
             reports_dir,
@@ -147,7 +198,18 @@ def run(
             preload=["imxbench.report.build:warm_up"],  # for report_at_end
             background=[store.open_now],
         )
+        progress.close()  # the table first: the history and the report are written after it
+        print_results(
+            result, fmt, wide, accuracy, emulation_note(emulate_bsp, slowdown) if emulate else None
+        )
         store.record_run(record_of(result, header))
+    report_at_end(result.out_dir, to_stdout=fmt == "text")
+    if result.failures:
+        sys.exit(1)
+
+
+def print_results(result: Any, fmt: str, wide: bool, accuracy: Any, note: str | None) -> None:
+    """The run's results on stdout (the table, or JSON/CSV), warnings and failures on stderr."""
     for warning in result.warnings:  # the preprocessing sanity check: loud, whatever the format
         echo(f"\nWARNING: {warning}\n", err=True)
     if fmt == "json":
@@ -171,7 +233,7 @@ def run(
         click.echo(csv_safe(result.table).to_csv(index=False), nl=False)
     else:
         click.echo(terminal_table(result.summary, wide))  # made terminal-safe by the table
-        if emulate and (note := emulation_note(emulate_bsp, slowdown)):
+        if note:
             echo(f"EMULATED as asked: {note}")
         for line in throttle_lines(result.table):
             echo(line)
@@ -182,9 +244,6 @@ def run(
         click.echo(f"\nresults: {result.out_dir}")
         for line in result.failures:
             echo(f"FAILED {line}", err=True)
-    report_at_end(result.out_dir, to_stdout=fmt == "text")
-    if result.failures:
-        sys.exit(1)
 
 
 def throttle_lines(table: Any) -> list[str]:

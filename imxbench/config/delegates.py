@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,10 @@ class VelaSettings:
     memory_mode: str | None
     config_file: str | None
     extra_args: tuple[str, ...]
+    compile_on: str = "host"
+    """Where the model is compiled: "host" (the host's Vela, with these settings), "board"
+    (the board's own Vela, NXP's fork, with NXP's defaults: `vela MODEL`), or "auto" (the board
+    when its probe found `vela`, else the host). `--vela-on` overrides it."""
 
     def args(self) -> list[str]:
         """The Vela command-line arguments these settings stand for, in a fixed order."""
@@ -111,6 +115,20 @@ class DelegateSpec:
     graph_cache_env: str | None
     """The env var naming the NPU graph-cache folder; emptying that folder makes a cold run."""
     vela: VelaSettings | None
+    npu_profile: NpuProfile | None = None
+    """What `--npu-profile` adds to the cell's profile step (None: the delegate has none)."""
+
+
+VELA_COMPILE_PLACES = ("host", "board", "auto")
+
+
+@dataclass(frozen=True)
+class NpuProfile:
+    """The delegate's own NPU profiling (`npu_profile:` in its file): delegate options and
+    environment added to the profile step only, never to the timed steps."""
+
+    delegate_options: dict[str, str]
+    env: dict[str, str]
 
 
 def load_catalogue(folder: Path | None = None) -> dict[str, DelegateSpec]:
@@ -166,6 +184,21 @@ def select_delegates(
     return out
 
 
+def with_vela_on(
+    catalogue: Mapping[str, DelegateSpec], place: str | None
+) -> dict[str, DelegateSpec]:
+    """The catalogue with every Vela delegate compiling on `place` (`--vela-on`); None: as the
+    delegate files say (their `vela.compile`)."""
+    if place is None:
+        return dict(catalogue)
+    if place not in VELA_COMPILE_PLACES:
+        raise ConfigError(f"--vela-on {place!r}: expected one of {', '.join(VELA_COMPILE_PLACES)}")
+    return {
+        name: replace(spec, vela=replace(spec.vela, compile_on=place)) if spec.vela else spec
+        for name, spec in catalogue.items()
+    }
+
+
 def external_delegate_options(spec: DelegateSpec) -> str:
     """The options in benchmark_model's `--external_delegate_options` syntax: "k:v;k:v"."""
     return ";".join(f"{key}:{value}" for key, value in spec.delegate_options.items())
@@ -207,7 +240,17 @@ def _load_one(path: Path) -> DelegateSpec:
         threads=tuple(values["threads"]),
         graph_cache_env=cache_env,
         vela=values["vela"],
+        npu_profile=_npu_profile_of(values["npu_profile"], values, where),
     )
+
+
+def _npu_profile_of(
+    profile: NpuProfile | None, values: dict[str, Any], where: Where
+) -> NpuProfile | None:
+    if profile is not None and profile.delegate_options and not values["external_delegate_path"]:
+        at = where.child("npu_profile").child("delegate_options")
+        raise at.error("options need an external delegate; set external_delegate_path")
+    return profile
 
 
 def _socs(value: Any, where: Where) -> list[str]:
@@ -314,6 +357,7 @@ def _vela(value: Any, where: Where) -> VelaSettings:
         memory_mode=values["memory_mode"],
         config_file=values["config_file"],
         extra_args=tuple(values["extra_args"]),
+        compile_on=values["compile"],
     )
 
 
@@ -331,6 +375,22 @@ _VELA_SCHEMA = Schema(
         "memory_mode": Field(_settings_name),
         "config_file": Field(_settings_name),
         "extra_args": Field(list_of(_flag_checker(_OWNED_VELA_FLAGS)), default=[]),
+        "compile": Field(one_of(*VELA_COMPILE_PLACES), default="host"),
+    }
+)
+
+
+def _npu_profile(value: Any, where: Where) -> NpuProfile:
+    values = _NPU_PROFILE_SCHEMA.apply(value, where)
+    if not values["delegate_options"] and not values["env"]:
+        raise where.error("names no delegate_options and no env; remove it or fill one in")
+    return NpuProfile(dict(values["delegate_options"]), dict(values["env"]))
+
+
+_NPU_PROFILE_SCHEMA = Schema(
+    {
+        "delegate_options": Field(_delegate_options, default={}),
+        "env": Field(_env, default={}),
     }
 )
 
@@ -347,5 +407,6 @@ _SCHEMA = Schema(
         "threads": Field(_threads, default=[]),
         "graph_cache_env": Field(_env_name),
         "vela": Field(_vela),
+        "npu_profile": Field(_npu_profile),
     }
 )

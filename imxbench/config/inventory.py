@@ -26,8 +26,10 @@ from imxbench.config.schema import (
 )
 from imxbench.errors import ConfigError
 
-if TYPE_CHECKING:  # paramiko costs ~90 ms to import: only when an ssh config is read
+if TYPE_CHECKING:  # paramiko costs ~90 ms to import: only for an ssh config that needs it
     import paramiko
+
+    from imxbench.config.ssh_config import PlainSshConfig
 
 SOCS = ("imx8mp", "imx93", "imx95")
 """SoCs the inventory accepts (imx95: a lab may list one; no delegate targets it yet)."""
@@ -36,6 +38,8 @@ AUTH_TYPES = ("none", "key", "agent", "password")
 HOST_KEY_POLICIES = ("strict", "accept-new")
 DEFAULT_WORKDIR = "/home/root/imxbench"
 DEFAULT_INVENTORY = Path("boards.yaml")
+CPU_GOVERNORS = ("performance", "ondemand", "schedutil", "powersave", "conservative")
+"""The cpufreq governors a run may set (`--cpu-governor`, boards.yaml `cpu_governor`)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ class Board:
     emulated: bool = False
     place: str | None = None  # a labgrid place: host/port/user come from its NetworkService
     coordinator: str | None = None  # the place's labgrid coordinator (None: $LG_COORDINATOR)
+    cpu_governor: str | None = None
+    """boards.yaml `cpu_governor`: set for every run on this board and restored after it, like
+    `--cpu-governor` (which, when given, wins)."""
 
 
 def _auth(value: Any, where: Where) -> AuthSpec:
@@ -125,6 +132,7 @@ BOARD_SCHEMA = Schema(
         "tags": Field(list_of(is_str), default=[]),
         "connect_timeout_s": Field(positive_number, default=10.0),
         "keepalive_s": Field(positive_number),  # default: ssh config's ServerAliveInterval, 15
+        "cpu_governor": Field(one_of(*CPU_GOVERNORS)),
     }
 )
 
@@ -196,14 +204,23 @@ def _mapping(value: Any, where: Where) -> dict[Any, Any]:
     return value
 
 
-def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig:
-    from imxbench.board.ssh_import import enable_match_exec, paramiko
+def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig | PlainSshConfig:
+    """The ssh config; paramiko's reader only for what the plain one does not handle
+    (config/ssh_config.py): `imxbench boards` then never imports paramiko."""
+    from imxbench.config.ssh_config import PlainSshConfig, needs_paramiko
 
     path = path or Path(os.path.expanduser("~/.ssh/config"))
     if not path.is_file():
-        return paramiko.SSHConfig()
+        return PlainSshConfig()
     try:
         text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ssh config: {exc}") from None
+    if not needs_paramiko(text):
+        return PlainSshConfig.from_text(text)
+    from imxbench.board.ssh_import import enable_match_exec, paramiko
+
+    try:
         if re.search(r"^\s*match\b.*\bexec\b", text, re.IGNORECASE | re.MULTILINE):
             enable_match_exec()
         return paramiko.SSHConfig.from_text(text)
@@ -211,8 +228,10 @@ def _read_ssh_config(path: Path | None) -> paramiko.SSHConfig:
         raise ConfigError(f"{path}: cannot parse ssh config: {exc}") from None
 
 
-def _with_ssh_config(name: str, values: dict[str, Any], config: paramiko.SSHConfig) -> Board:
-    found = config.lookup(values["host"]) if values["host"] else {}
+def _with_ssh_config(
+    name: str, values: dict[str, Any], config: paramiko.SSHConfig | PlainSshConfig
+) -> Board:
+    found: Any = config.lookup(values["host"]) if values["host"] else {}
     auth: AuthSpec = values["auth"] or AuthSpec()
     if values["auth"] is None and found.get("identityfile"):
         auth = AuthSpec(type="key", key_file=found["identityfile"][0])
@@ -233,6 +252,7 @@ def _with_ssh_config(name: str, values: dict[str, Any], config: paramiko.SSHConf
         keepalive_s=values["keepalive_s"] or _alive_interval(found.get("serveraliveinterval")),
         place=values["place"],
         coordinator=values["coordinator"],
+        cpu_governor=values["cpu_governor"],
     )
 
 

@@ -80,10 +80,10 @@ from imxbench.analysis.model_info import (
     ModelInfo,
     inspect_model,
 )
-from imxbench.emulator import cost_model, thermal
+from imxbench.emulator import cost_model, kernel_log, npu_profiling, thermal
 from imxbench.emulator import faults as fault_file
 from imxbench.emulator.cost_model import Placement, Unit
-from imxbench.emulator.socs import LogFormat, soc_spec
+from imxbench.emulator.socs import ETHOSU_FIRMWARE, LogFormat, soc_spec
 from imxbench.errors import ConfigError
 from imxbench.native_stderr import quiet_native_stderr
 
@@ -322,12 +322,24 @@ def resolve_vela_source(graph: Path) -> Path:
         raise EmulatorError(f"unreadable Vela provenance file {provenance}: {exc}") from exc
     if len(source_sha) != 64:
         raise EmulatorError(f"{provenance}: source_sha256 is not a sha256")
+    named = _provenance_source(provenance)  # a graph the board's Vela compiled names its source
+    if named is not None and named.is_file() and sha256_file(named) == source_sha:
+        return named
     for candidate in sorted(graph.parent.glob(f"*{source_sha[:16]}*.tflite")):
         if candidate.resolve() != graph.resolve() and sha256_file(candidate) == source_sha:
             return candidate
     raise EmulatorError(
         f"no source model *{source_sha[:16]}*.tflite with sha256 {source_sha} next to {graph}"
     )
+
+
+def _provenance_source(provenance: Path) -> Path | None:
+    """The provenance's `source` (the source model's path on the board), when it names one."""
+    try:
+        source = json.loads(provenance.read_text()).get("source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(source) if isinstance(source, str) and source.startswith("/") else None
 
 
 # Builtin ops the VX delegate has no mapper for, so it leaves them to TFLite with the warning
@@ -1344,6 +1356,10 @@ def _run_phases(
     _phase_header(console, int(params["num_runs"]), params["min_secs"], max_secs)
     if faults.oom:
         time.sleep(min(0.2, float(regular.sum()) / 1e6))
+        memory = cost_model.memory_footprint(board.soc, plan.placement, info.size_bytes)
+        rss_kb = int(memory.peak_mb * 1024)
+        killed = kernel_log.oom_lines(os.getpid(), "benchmark_model", rss_kb * 3, rss_kb)
+        kernel_log.append(board.control_dir, killed)
         _die(signal.SIGKILL)
     _timed_phase(runner, regular, delay, setup, console, heat, regular_plan)
     if cache_file is not None and not warm and not len(warmup) and len(regular):
@@ -1374,6 +1390,11 @@ def _start_npu_firmware(board: BoardConfig) -> bool:
     except OSError:
         return False
     os.close(fd)
+    try:
+        size = Path(ETHOSU_FIRMWARE).stat().st_size
+    except OSError:
+        size = 0
+    kernel_log.append(board.control_dir, kernel_log.firmware_start_lines(size))
     if board.thermal_paths is not None:
         state = board.thermal_paths.sys_class / "remoteproc/remoteproc0/state"
         with contextlib.suppress(OSError):
@@ -1470,6 +1491,8 @@ def _timed_phase(
         for line in exc.lines:
             console.runtime(line, "ERROR")  # the runtime's error reporter keeps its prefix
         raise Failed from None
+    if setup.kind == "ethos-u" and setup.plan.partitions and npu_profiling.enabled(setup.options):
+        _print_npu_profile(setup, durations, console, heat.cpu_share if heat else 0.0)
     total_us = float(durations.sum()) + len(durations) * max(delay, 0.0) * 1e6
     if heat is not None and plan is not None and plan.checkpoints:
         wall = time.time() - (time.monotonic() - start)
@@ -1478,6 +1501,22 @@ def _timed_phase(
             sleep_until(start + elapsed)
             heat.publish(wall, elapsed, temp, power, end if power > 0 else 0.0)
     sleep_until(start + total_us / 1e6)
+
+
+def _print_npu_profile(
+    setup: Setup, durations: np.ndarray, console: Console, cpu_share: float
+) -> None:
+    """The Ethos-U delegate's per-inference profiling lines (emulator/npu_profiling.py)."""
+    try:
+        op_macs = [op.macs for op in inspect_model(setup.execute).operators]
+    except ConfigError:
+        op_macs = []
+    console.runtime(npu_profiling.NOTE)
+    for inference_us in durations.tolist():
+        for line in npu_profiling.inference_lines(
+            setup.options, inference_us, 1.0 - cpu_share, op_macs, setup.plan.partitions
+        ):
+            console.raw(line)
 
 
 def _report(

@@ -218,19 +218,6 @@ exit $status
 """
 
 
-def vela_script(version: str) -> str:
-    """The board's `vela` (NXP's fork): answers --version; compiling is not emulated."""
-    return f"""#!/bin/sh
-# imxbench emulator: NXP's Vela fork {version} as installed by ethos-u-vela (NXP_FACTS §4.1).
-case "$1" in
-    --version) echo {shlex.quote(version)}; exit 0 ;;
-esac
-echo "vela {version}: the imxbench emulator does not compile on the board;" \
-    "compile on the host" >&2
-exit 1
-"""
-
-
 def cpuinfo(spec: SocSpec) -> bytes:
     block = (
         f"BogoMIPS\t: {spec.bogomips}\nFeatures\t: {spec.cpu_features}\n"

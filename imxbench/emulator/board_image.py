@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imxbench.emulator import board_content
+from imxbench.emulator import board_content, kernel_log
 from imxbench.emulator.faults import write_faults
 from imxbench.emulator.socs import (
     BOARD_HOME,
@@ -214,6 +214,7 @@ def build_board_state(
     _write_accounts(layout.etc)
     write_faults(layout.control_dir, {})
     (layout.control_dir / "ethosu_firmware_running").unlink(missing_ok=True)  # a fresh boot
+    kernel_log.write_boot_log(layout.control_dir, layout.spec, layout.bsp)  # its own dmesg
     return layout
 
 
@@ -247,6 +248,7 @@ def remove_state(state_dir: Path) -> None:
 def overlaid_paths() -> set[str]:
     """Board paths below /usr that the emulator's upper layer may replace."""
     paths = {"/usr/lib/os-release", "/usr/bin/uname", "/usr/bin/python3", "/usr/bin/df"}
+    paths.add("/usr/bin/dmesg")
     paths |= {"/usr/bin/vela", "/usr/lib/firmware", ETHOSU_FIRMWARE, BOARD_JSON}
     for bsp in BSPS.values():
         paths.add(bsp.benchmark_model)
@@ -331,6 +333,7 @@ def _usr_files(
         "lib/os-release": (board_content.os_release(bsp).encode(), 0o644),
         "bin/uname": (board_content.uname_script(spec, bsp).encode(), 0o755),
         "bin/df": (board_content.df_script().encode(), 0o755),
+        "bin/dmesg": (kernel_log.dmesg_script(layout.control_dir).encode(), 0o755),
         "bin/python3": (
             board_content.python_launcher(
                 python, [str(BOARD_PYTHON_DIR), *pythonpath], []
@@ -360,7 +363,11 @@ def _usr_files(
         text = f"imxbench emulator stand-in: {delegate} delegate of {spec.soc_id} ({library})\n"
         files[_rel(library)] = (text.encode(), 0o755)
     if spec.npu_node == "ethosu0":  # ethos-u-vela is COMPATIBLE_MACHINE mx93 (NXP_FACTS §4.1)
-        files["bin/vela"] = (board_content.vela_script(bsp.vela_version).encode(), 0o755)
+        vela = ["-m", "imxbench.emulator.board_vela", bsp.vela_version]
+        files["bin/vela"] = (
+            board_content.python_launcher(python, pythonpath, vela).encode(),
+            0o755,
+        )
     return files
 
 

@@ -43,7 +43,7 @@ DEFAULT_FAULTS: dict[str, Any] = {
     "drop_connection_on_exec": False,
 }
 
-BOOT_FAULTS = ("disk_full", "readonly_workdir", "no_benchmark_model", "no_delegate")
+BOOT_FAULTS = ("disk_full", "readonly_workdir", "no_benchmark_model", "no_delegate", "no_vela")
 
 
 def check_boot_faults(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

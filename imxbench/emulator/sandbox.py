@@ -143,6 +143,8 @@ def _mount_usr(layout: BoardLayout, faults: Sequence[str]) -> None:
         removed.append(layout.bsp.benchmark_model)
     if "no_delegate" in faults:
         removed.extend(layout.delegates)
+    if "no_vela" in faults:  # an image built without ethos-u-vela
+        removed.append("/usr/bin/vela")
     for path in removed:
         Path(path).unlink(missing_ok=True)
 

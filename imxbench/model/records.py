@@ -126,6 +126,13 @@ class CellRecord:
         return bool(self.latencies_us)
 
 
+def _board_vela(facts: Mapping[str, Any]) -> str | None:
+    """The board's `vela --version` from its probe document (None: no vela there)."""
+    from imxbench.model.facts import version_in
+
+    return version_in(facts.get("vela"))
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What a board was during a run. `identity()` is what makes timings comparable."""
@@ -151,6 +158,8 @@ class Fingerprint:
             "kernel": self.kernel,
             "tflite": self.tflite_version,
             "vela": self.vela_version,
+            # the board's own Vela (NXP's fork) beside the one that compiled the graph
+            "vela_board": _board_vela(self.facts),
             "governor": self.governor,
         }
         for path, sha in sorted(self.delegate_hashes.items()):

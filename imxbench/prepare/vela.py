@@ -318,6 +318,8 @@ def prepare(
         return PreparedModel.as_given(model_path, source_info)
     if spec.vela is None:  # the catalogue loader guarantees it; keep mypy and readers sure
         raise ConfigError(f"delegate {spec.name!r}: prepare is vela but no vela settings")
+    if spec.vela.compile_on == "board":  # the board's own Vela compiles it (board/vela_board.py)
+        return PreparedModel.as_given(model_path, source_info)
     result = compile_with_vela(model_path, spec.vela, cache_root)
     info = inspect_model(result.compiled_path)
     if not info.is_vela_compiled:

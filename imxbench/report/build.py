@@ -14,19 +14,13 @@ from pathlib import Path
 from imxbench.errors import ConfigError
 from imxbench.report.charts import build_charts
 from imxbench.report.data import ReportData, is_run_dir, load_meta, load_run
+from imxbench.report.formats import report_format
 from imxbench.report.history import history_for, run_dirs
 from imxbench.report.index import write_index
-from imxbench.report.render import (
-    export_csv,
-    export_json,
-    render_html,
-    render_markdown,
-)
+from imxbench.report.model_facts import keep_model_facts
+from imxbench.report.render import render_html, render_markdown
 from imxbench.report.view import build_view
 from imxbench.rundir import atomic
-
-FORMATS = ("html", "markdown", "csv", "json")
-SUFFIXES = {"html": "html", "markdown": "md", "csv": "csv", "json": "json"}
 
 
 def resolve_runs(names: Sequence[str], reports_dir: Path) -> list[Path]:
@@ -86,19 +80,26 @@ def load_report(runs: Sequence[Path], history_limit: int | None = None) -> Repor
 
 
 def render(data: ReportData, fmt: str) -> str:
-    if fmt == "csv":
-        return export_csv(data)
-    if fmt == "json":
-        return export_json(data)
-    view = build_view(data, build_charts(data) if fmt == "html" else {})
-    return render_html(view) if fmt == "html" else render_markdown(view)
+    """The report in format `fmt` (report/formats.py REPORT_FORMATS)."""
+    return report_format(fmt).write(data)
+
+
+def html_page(data: ReportData) -> str:
+    """The report page: data -> charts -> view -> template."""
+    return render_html(build_view(data, build_charts(data)))
+
+
+def markdown_page(data: ReportData) -> str:
+    """The report for a CI comment: the page's view without its charts."""
+    return render_markdown(build_view(data, {}))
 
 
 def write_report(data: ReportData, fmt: str = "html", out: Path | None = None) -> Path:
-    """Write the report (default: `<run dir>/report.<ext>`) and, for HTML written into a run
-    directory, refresh the reports directory's index.html."""
-    path = out or data.run.path / f"report.{SUFFIXES[fmt]}"
-    atomic.write_text(path, render(data, fmt))
+    """Write the report (default: in the run directory, under its format's file name) and,
+    for HTML written into a run directory, refresh the reports directory's index.html."""
+    chosen = report_format(fmt)
+    path = out or data.run.path / chosen.file_name
+    atomic.write_text(path, chosen.write(data))
     if fmt == "html" and path.parent.resolve() == data.run.path.resolve():
         write_index(data.run.path.parent)
     return path
@@ -106,7 +107,9 @@ def write_report(data: ReportData, fmt: str = "html", out: Path | None = None) -
 
 def write_run_report(run_dir: Path) -> Path:
     """`reports/<run-id>/report.html` plus `reports/index.html`: what `run` and `nightly` call
-    at their end. Raises like any report; callers keep their results regardless."""
+    at their end (and `model.json`, the model's facts, while the model file is at hand).
+    Raises like any report; callers keep their results regardless."""
+    keep_model_facts(run_dir)
     return write_report(load_report([run_dir]))
 
 

@@ -23,12 +23,11 @@ import pandas as pd
 
 from imxbench import __version__
 from imxbench.report.data import ACCURACY_STATUS, History, ReportData, load_run
+from imxbench.report.formats import comparison_format
 from imxbench.report.headline import headline
 from imxbench.report.render import html_environment
 from imxbench.report.view import fmt_change, fmt_fraction, fmt_ms, fmt_time, is_num
 from imxbench.rundir import atomic
-
-COMPARE_PAGE = "index.html"
 
 
 @dataclass(frozen=True)
@@ -123,27 +122,30 @@ def _p5_p95(results: pd.DataFrame) -> dict[tuple[str, str], tuple[float | None, 
 
 
 # -- where, and the formats ------------------------------------------------------------------
-def comparison_path(data: ComparisonData) -> Path:
-    """`<B's reports directory>/compare-<A>-<B>/index.html`."""
+def comparison_path(data: ComparisonData, fmt: str = "html") -> Path:
+    """`<B's reports directory>/compare-<A>-<B>/index.html` (other formats: their file name
+    in that directory)."""
     name = f"compare-{data.a.run.run_id}-{data.b.run.run_id}"
-    return data.b.run.path.parent / re.sub(r"[^A-Za-z0-9_.-]+", "_", name) / COMPARE_PAGE
+    folder = data.b.run.path.parent / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return folder / comparison_format(fmt).file_name
 
 
 def write_comparison(data: ComparisonData, fmt: str = "html", out: Path | None = None) -> Path:
-    path = out or comparison_path(data)
+    """Default: `compare-<A>-<B>/` under its format's file name (index.html for the page)."""
+    chosen = comparison_format(fmt)
+    path = out or comparison_path(data, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, render_comparison(data, fmt))
+    atomic.write_text(path, chosen.write(data))
     return path
 
 
 def render_comparison(data: ComparisonData, fmt: str) -> str:
-    if fmt == "json":
-        return export_comparison_json(data)
-    if fmt == "html":
-        return html_environment().get_template("compare.html.j2").render(**comparison_view(data))
-    from imxbench.errors import ConfigError
+    """The comparison in format `fmt` (report/formats.py COMPARISON_FORMATS)."""
+    return comparison_format(fmt).write(data)
 
-    raise ConfigError(f"a comparison of two runs is written as html or json, not {fmt}")
+
+def comparison_html(data: ComparisonData) -> str:
+    return html_environment().get_template("compare.html.j2").render(**comparison_view(data))
 
 
 def export_comparison_json(data: ComparisonData) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from imxbench.analysis.results import summarize
 from imxbench.errors import ConfigError
+from imxbench.report.model_facts import ModelFactsSource, load_model_facts
 from imxbench.rundir.layout import RunDir, read_optional_json
 
 LEGACY_VERDICTS = {"new": "no baseline"}
@@ -52,6 +53,8 @@ class RunMeta:
     status: str | None = None  # running | partial | complete (None: written before statuses)
     emulation: str | None = None
     """What the emulated boards were asked to be (BSP, --slowdown), as run.json says."""
+    kind: str | None = None
+    """run | nightly, as run.json says (None: written before run.json said it)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class ReportData:
     verdicts: tuple[Verdict, ...] | None  # None: no verdicts.json
     accuracy: Accuracy | None  # None: no accuracy.json
     history: History
+    model: ModelFactsSource | None = None  # the model's facts (report/model_facts.py)
 
     @property
     def emulated_boards(self) -> frozenset[str]:
@@ -191,6 +195,7 @@ def load_meta(run_dir: Path) -> RunMeta:
         emulated=bool(doc.get("emulate")),
         status=_str(doc.get("status")),
         emulation=_str(doc.get("emulation")),
+        kind=_str(doc.get("kind")),
     )
 
 
@@ -231,6 +236,7 @@ def load_run(run_dir: Path, history: History | None = None) -> ReportData:
         verdicts=parse_verdicts(verdicts_doc) if verdicts_doc is not None else None,
         accuracy=accuracy,
         history=history or History(),
+        model=load_model_facts(run_dir),
     )
 
 

@@ -1,15 +1,21 @@
 """`reports/index.html`: every run of a reports directory, newest first, linking its report.
 
-Reads only run.json, summary.json and verdicts.json of each run.
+Reads only run.json, summary.json and verdicts.json of each run (and, for run directories
+written before run.json named its kind, whether a nightly's files are there). Every value is
+printed through the template's autoescape, and links are relative paths percent-encoded: a run
+directory's name is never markup, nor a URL scheme.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from imxbench import __version__
+from imxbench.analysis.regression import SEVERITY
 from imxbench.report.data import load_meta, parse_verdicts
 from imxbench.report.history import run_dirs
 from imxbench.report.render import render_index
@@ -41,20 +47,13 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
     verdicts = parse_verdicts(files.read_verdicts() or [])
     failed = sum(1 for row in summary if row.get("failed"))
     board_errors = [b for b in read_optional_json(files.boards_json) or [] if b.get("error")]
-    regressed = sum(v.verdict == "regressed" for v in verdicts)
-    verdict_text = (
-        ", ".join(
-            f"{n} {name}"
-            for name in ("regressed", "failed", "improved", "unchanged")
-            if (n := sum(v.verdict == name for v in verdicts))
-        )
-        if verdicts
-        else "–"
-    )
+    regressed = sum(v.verdict in ("regressed", "failed") for v in verdicts)
+    kind = run_kind(run_dir, meta.kind)
     return {
         "sort": meta.started or "",
         "run_id": meta.run_id,
-        "href": f"{run_dir.name}/{REPORT_HTML}" if files.report_html.is_file() else "",
+        "kind": kind,
+        "href": report_href(run_dir) if files.report_html.is_file() else "",
         "started": (meta.started_at.strftime("%Y-%m-%d %H:%M") if meta.started_at else "–"),
         "model": meta.model or "–",
         "status": meta.status or "–",
@@ -64,11 +63,36 @@ def _run_row(run_dir: Path) -> dict[str, Any]:
         "cells": str(len(summary)),
         "failed": str(failed + len(board_errors)),
         "failed_css": "bad" if failed or board_errors else "",
-        "verdicts": verdict_text,
+        "verdicts": verdict_counts([v.verdict for v in verdicts], kind),
         "verdict_css": "bad" if regressed else "",
         "css": "failed" if failed or board_errors or regressed else "",
         "fastest": _fastest(summary),
     }
+
+
+def run_kind(run_dir: Path, said: str | None) -> str:
+    """run | nightly: what run.json says, else (written before it said) a nightly's files."""
+    if said:
+        return said
+    files = RunDir(run_dir)
+    nightly = (files.verdicts_json, files.junit_xml, files.summary_md, files.night_json)
+    return "nightly" if any(path.is_file() for path in nightly) else "run"
+
+
+def verdict_counts(verdicts: list[str], kind: str) -> str:
+    """`7 no baseline`, `1 regressed, 6 unchanged`: every verdict counted, the most alarming
+    first; no verdicts: `–` for a run (never judged), `not judged` for a nightly."""
+    if not verdicts:
+        return "not judged" if kind == "nightly" else "–"
+    counts = Counter(verdicts)
+    order = sorted(counts, key=lambda name: (-SEVERITY.get(name, -1), name))
+    return ", ".join(f"{counts[name]} {name}" for name in order)
+
+
+def report_href(run_dir: Path) -> str:
+    """The run's report.html relative to index.html: `./` and percent-encoded, so no name
+    reads as a URL scheme (`javascript:`) or breaks out of its path segment."""
+    return f"./{quote(run_dir.name, safe='')}/{REPORT_HTML}"
 
 
 def _fastest(summary: list[dict[str, Any]]) -> str:
@@ -87,6 +111,7 @@ def _broken_row(run_dir: Path) -> dict[str, Any]:
     return {
         "sort": "",
         "run_id": run_dir.name,
+        "kind": run_kind(run_dir, None),
         "href": "",
         "started": "–",
         "model": "unreadable run.json",

@@ -79,6 +79,7 @@ def merge_runs(runs: Sequence[Path], *, night: str | None = None) -> ReportData:
         verdicts=tuple(verdicts) if any(p.verdicts is not None for p in parts) else None,
         accuracy=accuracy,
         history=build_history([*_earlier(runs, meta), current]),
+        model=next((p.model for p in parts if p.model and p.model.facts), parts[0].model),
     )
 
 

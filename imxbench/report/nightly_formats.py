@@ -1,5 +1,6 @@
 """A night's verdicts as a JUnit XML file (for CI) and a Markdown summary (for people). Pure:
-text in, text out; nightly.py writes the files.
+text in, text out; nightly.py writes the files, named in the registry (report/formats.py
+NIGHT_FORMATS: junit, summary).
 
 JUnit: one testsuite per board, one testcase per cell. regressed -> <failure>; failed (the
 benchmark did not run) -> <error>; a board that could not be used (unreachable, busy) -> an
@@ -37,6 +38,14 @@ class NightContext:
     board_errors: Mapping[str, str]
     boards: Sequence[str]
     emulated: bool = False
+
+
+@dataclass(frozen=True)
+class NightVerdicts:
+    """What a night's formats are drawn from: its verdicts and what they say besides."""
+
+    verdicts: Sequence[CellVerdict]
+    context: NightContext
 
 
 COMPARED = ("regressed", "improved", "unchanged", "inconclusive")

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from imxbench.analysis.model_facts import facts_document
 from imxbench.report.data import ReportData
 from imxbench.report.headline import headline
 
@@ -127,6 +128,11 @@ def export_json(data: ReportData) -> str:
             ],
         },
         "facts": {board: dict(facts) for board, facts in data.facts.items()},
+        "model": (
+            facts_document(data.model.facts)
+            if data.model is not None and data.model.facts is not None
+            else None
+        ),
     }
     return json.dumps(doc, indent=1, default=_jsonable, allow_nan=False) + "\n"
 

@@ -18,11 +18,13 @@ from imxbench import __version__
 from imxbench.report.accelerators import accelerator
 from imxbench.report.data import ACCURACY_STATUS, Accuracy, ReportData, Verdict
 from imxbench.report.headline import headline
+from imxbench.report.model_view import model_view
 from imxbench.report.svg import Chart
 from imxbench.report.view_details import (
     clocks_view,
     facts_view,
     failures_view,
+    npu_profile_view,
     settings_view,
     throttled_steps,
 )
@@ -108,6 +110,8 @@ def build_view(data: ReportData, charts: Mapping[str, Chart]) -> dict[str, Any]:
         "settings": settings_view(data.run),
         "failures": failures_view(data.failures, data.results),
         "clocks": clocks_view(data.results),
+        "model": model_view(data),
+        "npu_profiles": npu_profile_view(data.results),
     }
 
 
@@ -259,6 +263,17 @@ def _key(rec: Mapping[str, Any]) -> tuple[str, str]:
     return (str(rec["board"]), str(rec["cell"]))
 
 
+def _op_profile(rec: Mapping[str, Any], _m: MatrixContext) -> Cell:
+    origin = rec.get("op_profile_from")
+    if isinstance(origin, str) and origin:
+        return (f"reused from run {origin}", "muted")
+    return ("this run" if is_num(rec.get("npu_share")) else "–", "")
+
+
+def _fmt_count(value: Any) -> str:
+    return f"{int(value)}" if is_num(value) else "–"
+
+
 def number(label: str, title: str, key: str, fmt: Callable[[Any], str]) -> Column:
     return Column(
         label, title, lambda rec, _m: (fmt(rec.get(key)), "num"), lambda m: m.any_number(key)
@@ -330,6 +345,15 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
         fmt_ms,
     ),
     number(
+        "±95%",
+        "achieved precision: the larger distance from the median latency to its "
+        "distribution-free 95% confidence interval (order statistics of the repetitions; "
+        "none below 6), relative to it",
+        "precision_pct",
+        lambda v: fmt_pct(v, 2),
+    ),
+    number("reps", "timed benchmark_model processes (repetitions)", "reps", _fmt_count),
+    number(
         "p95 ms",
         "median of the repetitions' 95th percentiles (benchmark_model reports "
         "p5, median and p95; no p90)",
@@ -377,6 +401,14 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
         lambda m: m.any_number("npu_share"),
     ),
     number("Vela est. ms", "Vela's estimated inference time (Ethos-U)", "vela_estimate_ms", fmt_ms),
+    Column(
+        "op profile",
+        "where the op profile (the delegated share) comes from: measured in this run, or "
+        "reused from an earlier run of the same model, board fingerprint and delegate "
+        "(run --op-profile auto)",
+        _op_profile,
+        lambda m: any(r.get("op_profile_from") for r in m.records),
+    ),
 )
 
 

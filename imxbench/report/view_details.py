@@ -151,6 +151,8 @@ def clocks_view(results: pd.DataFrame | None) -> dict[str, Any]:
         for key in ("cpu_governor_set", "bsp_version_id", "vela_board", "npu_route"):
             if r.get(key) and key not in board:
                 board[key] = str(r[key])
+        if r.get("vela_compiled_on") == "board":  # --vela-on board: the board's own Vela
+            board["vela_host"] = "– (compiled on the board)"
         if r.get("vela_host"):
             board["vela_host"] = str(r["vela_host"])
             if r.get("vela_mismatch") is True:
@@ -172,6 +174,58 @@ def clocks_view(results: pd.DataFrame | None) -> dict[str, Any]:
             for b in boards.values()
         ],
     }
+
+
+def npu_profile_view(results: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """`--npu-profile`: per profile step, the Ethos-U delegate's cycle counter (median, range,
+    how many inferences), its PMU counters (median per event) and its last qread table: the
+    NPU cycle count reached at each command-stream position (and the cycles since the row
+    before), as the delegate prints them (analysis/npu_profile.py)."""
+    import json
+
+    out = []
+    for r in _rows(results, "npu_profile"):
+        text = r.get("npu_profile")
+        try:
+            doc = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            continue
+        qread, previous = [], 0
+        for row in doc.get("qread") or []:
+            cycles = int(row.get("cycle_count") or 0)
+            qread.append(
+                {
+                    "index": row.get("index"),
+                    "qread": f"0x{int(row.get('qread') or 0):x}",
+                    "status": f"0x{int(row.get('status') or 0):x}",
+                    "cycles": f"{cycles:,}",
+                    "delta": f"{cycles - previous:,}",
+                }
+            )
+            previous = cycles
+        pmu = doc.get("pmu_median") or {}
+        low, high = doc.get("cycles_min"), doc.get("cycles_max")
+        out.append(
+            {
+                "board": str(r.get("board")),
+                "cell": str(r.get("cell")),
+                "inferences": doc.get("inferences") or 0,
+                "cycles": (
+                    f"{doc['cycles_median']:,} (min {low:,}, max {high:,})"
+                    if isinstance(doc.get("cycles_median"), int)
+                    and isinstance(low, int)
+                    and isinstance(high, int)
+                    else "–"
+                ),
+                "pmu": " · ".join(f"{k} {v:,}" for k, v in pmu.items() if isinstance(v, int))
+                or "–",
+                "qread": qread,
+                "too_small": bool(doc.get("buffer_too_small")),
+            }
+        )
+    return out
 
 
 def _step_label(kind: Any, repetition: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from imxbench.analysis.plan import ROUTE_BUILTIN_ETHOSU, Cell, RunSettings, Step
@@ -102,13 +103,25 @@ def snapshot(conn: Connection) -> clocks.ClockSnapshot | None:
         return None
 
 
+FRESH_AFTER_S = 1.0
+"""A step's after-snapshot serves as the next step's before-snapshot when it is younger than
+this (and no --cooldown polls): one round trip per step instead of two (issue 17)."""
+_last_after: weakref.WeakKeyDictionary[Connection, tuple[clocks.ClockSnapshot, float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def before_step(
     conn: Connection, result: BoardRun, cell: Cell, settings: RunSettings, say: Progress
 ) -> tuple[clocks.ClockSnapshot | None, dict[str, Any]]:
-    """The clock and thermal state before a step; with --cooldown, first wait (at most
-    cooldown_timeout_s) until the hottest zone is below cooldown_c."""
-    snap = snapshot(conn)
+    """The clock and thermal state before a step (the previous step's after-snapshot when it
+    is fresh, FRESH_AFTER_S); with --cooldown, first wait (at most cooldown_timeout_s) until the
+    hottest zone is below cooldown_c."""
     limit = settings.cooldown_c
+    kept = _last_after.pop(conn, None)
+    if limit is None and kept is not None and time.monotonic() - kept[1] < FRESH_AFTER_S:
+        return kept[0], {}
+    snap = snapshot(conn)
     if limit is None:
         return snap, {}
     started = time.monotonic()
@@ -156,6 +169,8 @@ def after_step(
     """The record with its route, the clock/thermal columns and, for a failed step, the
     kernel's side of the failure (dmesg since the step began, remoteproc state)."""
     after = snapshot(conn)
+    if after is not None:
+        _last_after[conn] = (after, time.monotonic())
     if (
         cell.route == ROUTE_BUILTIN_ETHOSU
         and record.status == "ok"

@@ -71,8 +71,13 @@ class DeferredStore:
 
     # -- what announced_run and run call --------------------------------------------------------
     def begin_run(self, header: RunHeader) -> None:
-        """Remember the run to announce when the history opens."""
-        self._header = header
+        """Remember the run to announce when the history opens; announce it at once when the
+        history is open already (the second model of a matrix, run/matrix.py)."""
+        with self._lock:
+            self._header = header
+            store = self._store
+        if store is not None:
+            store.begin_run(header)
 
     def record_run(self, record: RunRecord, *args: Any, **kwargs: Any) -> None:
         self._opened().record_run(record, *args, **kwargs)

@@ -15,7 +15,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +75,9 @@ class JobResult:
         return boards + (self.accuracy.warnings if self.accuracy else [])
 
 
+SKIPPED_BY_CONFIG = "models.yaml skips this delegate for this model (skip_delegates)"
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -92,10 +95,12 @@ def run_job(
     emulation: str | None = None,
     progress: Progress | None = None,
     resume: Path | None = None,
-    accuracy: AccuracyRequest | None = None,
+    accuracy: AccuracyRequest | Evaluation | None = None,
     run_id: str | None = None,
     preload: Sequence[str] = (),
     background: Sequence[Callable[[], object]] = (),
+    skip_delegates: Collection[str] = (),
+    kind: str = "run",
 ) -> JobResult:
     """Bad input (model, delegate names) fails here, before any board is touched. A delegate
     that cannot run the model (model_prep.UnfitModel: a float model on an integer-only NPU)
@@ -108,9 +113,14 @@ def run_job(
     imported while the boards work (`module:function` also calls the function, e.g. a
     warm-up); `background`: work done then too, first (e.g. opening the results history) —
     should it raise, the boards are cancelled and the job raises that.
+
+    `accuracy` may be an Evaluation prepared already (run/matrix.py prepares every model's
+    before any board is touched); the job closes it. `skip_delegates`: delegates not to run
+    this model with (models.yaml), shown as skipped cells like an unfit delegate's. `kind`:
+    what run.json calls the job, "run" or "nightly".
     """
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
-    prepared, unfit = _prepare_models(model, every, vela_cache)
+    prepared, unfit = _prepare_models(model, every, vela_cache, skip_delegates)
     plans = {b: [s for s in specs if s.name in prepared] for b, specs in every.items()}
     skipped = {
         b: [(s, unfit[s.name]) for s in specs if s.name in unfit]
@@ -120,7 +130,10 @@ def run_job(
     if accuracy is not None:
         from imxbench.accuracy.phase import Evaluation
 
-        evaluation = Evaluation.prepare(accuracy, model)
+        if isinstance(accuracy, Evaluation):
+            evaluation = accuracy
+        else:
+            evaluation = Evaluation.prepare(accuracy, model)
     kept_rows: list[dict[str, Any]] = []
     done: dict[str, frozenset[StepKey]] = {}
     model_sha256 = next(iter(prepared.values())).source_sha256 if prepared else None
@@ -146,6 +159,7 @@ def run_job(
         "emulation": emulation,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "status": "running",
+        "kind": kind,  # run | nightly (reports/index.html's kind column)
     }
     RunDir(out_dir).write_run(run_doc)
     hooks = {b: evaluation.board_hook(p, out_dir) for b, p in plans.items()} if evaluation else {}
@@ -197,13 +211,35 @@ def run_job(
     return result
 
 
+def check_model(
+    boards: list[Board],
+    model: Path,
+    catalogue: dict[str, DelegateSpec],
+    delegate_names: str | None,
+    vela_cache: Path,
+    skip_delegates: Collection[str] = (),
+) -> dict[str, list[DelegateSpec]]:
+    """What `run_job` checks of a model before touching a board (a ConfigError, one line), for
+    a caller that runs several models and wants every one checked first; the delegates that
+    will run it, per board. Vela compiles here are cached: the job's own are cache hits."""
+    every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
+    prepared, _ = _prepare_models(model, every, vela_cache, skip_delegates)
+    return {b: [s for s in specs if s.name in prepared] for b, specs in every.items()}
+
+
 def _prepare_models(
-    model: Path, plans: dict[str, list[DelegateSpec]], vela_cache: Path
+    model: Path,
+    plans: dict[str, list[DelegateSpec]],
+    vela_cache: Path,
+    skip_delegates: Collection[str] = (),
 ) -> tuple[dict[str, PreparedModel], dict[str, UnfitModel]]:
     """Each delegate's prepared model, or why it cannot run the model. A board left with no
-    delegate that can raises the refusal of its first one (exit 2, one line)."""
+    delegate that can raises the refusal of its first one (exit 2, one line). A delegate in
+    `skip_delegates` is not prepared: it is unfit, SKIPPED_BY_CONFIG (short: "models.yaml")."""
     prepared: dict[str, PreparedModel] = {}
-    unfit: dict[str, UnfitModel] = {}
+    unfit: dict[str, UnfitModel] = {
+        name: UnfitModel(model, SKIPPED_BY_CONFIG, "models.yaml") for name in skip_delegates
+    }
     for specs in plans.values():
         for spec in specs:
             if spec.name not in prepared and spec.name not in unfit:
@@ -460,10 +496,13 @@ def _row(
 ) -> dict[str, Any]:
     from imxbench.analysis.results import delegate_share, execution_of
 
+    model = run.prepared.get(record.delegate, model)  # compiled on this board (--vela-on)
     facts = run.facts.raw if run.facts else {}
     metrics = record.metrics
     vela = model.vela
-    parsed = {k: v for k, v in metrics.items() if k not in ("delegates", "op_profile")}
+    parsed = {
+        k: v for k, v in metrics.items() if k not in ("delegates", "op_profile", "npu_profile")
+    }
     return {
         **parsed,  # first: the record's own status and error below take precedence
         "parsed_status": parsed.pop("status", None),
@@ -490,6 +529,7 @@ def _row(
         "op_profile": (
             json.dumps(metrics["op_profile"]) if metrics.get("op_profile") is not None else None
         ),
+        **_npu_profile_columns(metrics.get("npu_profile")),
         "vela_estimate_us": vela.estimated_inference_us if vela else None,
         "vela_version": vela.vela_version if vela else None,
         "vela_npu_operators": vela.summary.npu_operators if vela else None,
@@ -511,6 +551,15 @@ def _row(
     }
 
 
+def _npu_profile_columns(profile: dict[str, Any] | None) -> dict[str, Any]:
+    """--npu-profile on the profile step: the Ethos-U delegate's cycle counter (median over its
+    inferences), and the whole document (PMU medians, the last qread table) as JSON."""
+    return {
+        "npu_cycles_median": profile.get("cycles_median") if profile else None,
+        "npu_profile": json.dumps(profile) if profile else None,
+    }
+
+
 def _board_side_columns(run: BoardRun, record: StepRecord, model: PreparedModel) -> dict[str, Any]:
     """Per step: how the cell reached the NPU, the clock and thermal state around it, the BSP
     and both Velas, and for a failed step the kernel's side (docs/DESIGN.md "Clock, thermal,
@@ -518,11 +567,13 @@ def _board_side_columns(run: BoardRun, record: StepRecord, model: PreparedModel)
     from imxbench.board.clocks import diagnosis_columns, step_columns
     from imxbench.model.facts import major_minor
 
-    host_vela = model.vela.vela_version if model.vela else None
+    compiled_on = model.provenance_doc.get("compiled_on", "host") if model.vela else None
+    host_vela = model.vela.vela_version if model.vela and compiled_on == "host" else None
     board_vela = run.facts.vela_version if run.facts else None
     both = host_vela is not None and board_vela is not None
     return {
         "npu_route": record.route,
+        "vela_compiled_on": compiled_on,  # host | board (--vela-on) | None: no Vela
         **step_columns(None, None),  # every column, also for steps run before this existed
         **(record.clocks or {}),
         "cpu_governor_set": run.governor.get("set"),

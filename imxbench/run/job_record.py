@@ -44,6 +44,7 @@ def record_from_job(
             run.facts.raw if run.facts else {},
             vela_version=vela.get(run.board.name),
             error=run.error,
+            governor=run.governor.get("set"),
         )
         for run in job.board_runs
     ]
@@ -60,8 +61,10 @@ def fingerprint_from_facts(
     *,
     vela_version: str | None = None,
     error: str | None = None,
+    governor: str | None = None,
 ) -> Fingerprint:
-    """A board's fingerprint from its probe document (imxbench.board.probe)."""
+    """A board's fingerprint from its probe document (imxbench.board.probe). `governor`: the
+    one the run set (--cpu-governor, boards.yaml cpu_governor), else the probe's."""
     os_release = facts.get("os_release") or {}
     tflite = [t for t in facts.get("tflite") or [] if t.get("executable", True)]
     newest = max(
@@ -78,7 +81,7 @@ def fingerprint_from_facts(
         tflite_version=newest,
         delegate_hashes={str(d.get("path")): d.get("sha256") for d in facts.get("delegates") or []},
         vela_version=vela_version or facts.get("vela"),
-        governor=facts.get("cpufreq_governor"),
+        governor=governor or facts.get("cpufreq_governor"),
         temperature_mc=int(temperature) if isinstance(temperature, int | float) else None,
         emulated=bool(facts.get("emulated")),
         error=error,

@@ -16,7 +16,7 @@ has an earlier night to compare with) exits 0 with the outcome NO BASELINE, neve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,10 @@ from imxbench.history.baselines import BaselinePolicy, judge_run
 from imxbench.history.store import Store
 from imxbench.lab.places import hold_places
 from imxbench.model.progress import Progress
-from imxbench.model.records import Fingerprint, RunRecord, utc_now
-from imxbench.report.nightly_formats import (
-    NightContext,
-    headline,
-    outcome,
-    render_junit,
-    render_markdown,
-)
-from imxbench.run.job import run_job
+from imxbench.model.records import Fingerprint, RunHeader, RunRecord, utc_now
+from imxbench.report.formats import NIGHT_FORMATS
+from imxbench.report.nightly_formats import NightContext, NightVerdicts, headline, outcome
+from imxbench.run.job import JobResult, run_job
 from imxbench.run.recording import announced_run, new_header, record_of
 from imxbench.rundir import atomic
 from imxbench.rundir.layout import RunDir
@@ -135,25 +130,7 @@ def run_nightly(
         _write_night(out_dir, config, names)
         if chosen:
             with emulated_boards(chosen, config.emulate) as targets:
-                job = run_job(
-                    targets,
-                    config.model,
-                    dict(config.catalogue),
-                    config.delegate_names,
-                    config.settings,
-                    config.reports_dir,
-                    config.vela_cache,
-                    emulated=bool(config.emulate),
-                    emulation=config.emulation_note,
-                    progress=progress,
-                    run_id=header.run_id,
-                    # judging, then the night's report
-                    preload=[
-                        "scipy.stats",
-                        "imxbench.analysis.detector",
-                        "imxbench.report.build:warm_up",
-                    ],
-                )
+                job = night_job(config, targets, header, progress)
             record = record_of(job, header, busy)
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +138,49 @@ def run_nightly(
             record = RunRecord(header, fingerprints, (), finished_at=utc_now())
         verdicts = judge_run(store, record, config.policy, config.thresholds)
         store.record_run(record, verdicts, str(config.policy))
+    return finish_night(config, header, record, verdicts, names)
+
+
+def night_job(
+    config: NightlyConfig,
+    targets: list[Board],
+    header: RunHeader,
+    progress: Progress | None,
+    skip_delegates: Collection[str] = (),
+) -> JobResult:
+    """The night's `run_job` on boards held and reached (`skip_delegates`: models.yaml's)."""
+    return run_job(
+        targets,
+        config.model,
+        dict(config.catalogue),
+        config.delegate_names,
+        config.settings,
+        config.reports_dir,
+        config.vela_cache,
+        emulated=bool(config.emulate),
+        emulation=config.emulation_note,
+        progress=progress,
+        run_id=header.run_id,
+        # judging, then the night's report
+        preload=[
+            "scipy.stats",
+            "imxbench.analysis.detector",
+            "imxbench.report.build:warm_up",
+        ],
+        skip_delegates=skip_delegates,
+        kind="nightly",
+    )
+
+
+def finish_night(
+    config: NightlyConfig,
+    header: RunHeader,
+    record: RunRecord,
+    verdicts: tuple[CellVerdict, ...],
+    names: list[str],
+) -> NightlyResult:
+    """Write the night's verdicts.json, junit.xml and summary.md; its result."""
+    out_dir = Path(header.out_dir)
     board_errors = {f.board: f.error for f in record.fingerprints if f.error}
     night = NightContext(
         run_id=header.run_id,
@@ -174,14 +194,21 @@ def run_nightly(
         boards=names,
         emulated=header.emulated,
     )
-    summary = render_markdown(verdicts, night)
-    junit_path = config.junit_path or RunDir(out_dir).junit_xml
-    summary_path = config.summary_path or RunDir(out_dir).summary_md
-    atomic.write_text(junit_path, render_junit(verdicts, night))
-    atomic.write_text(summary_path, summary)
+    asked = {"junit": config.junit_path, "summary": config.summary_path}  # --junit, --summary
+    paths, texts = {}, {}
+    for fmt in NIGHT_FORMATS.values():  # report/formats.py: junit.xml, summary.md, ...
+        texts[fmt.name] = fmt.write(NightVerdicts(verdicts, night))
+        paths[fmt.name] = asked.get(fmt.name) or out_dir / fmt.file_name
+        atomic.write_text(paths[fmt.name], texts[fmt.name])
     RunDir(out_dir).write_verdicts(verdicts_document(verdicts))
     return NightlyResult(
-        header.run_id, out_dir, verdicts, board_errors, junit_path, summary_path, summary
+        header.run_id,
+        out_dir,
+        verdicts,
+        board_errors,
+        paths["junit"],
+        paths["summary"],
+        texts["summary"],
     )
 
 

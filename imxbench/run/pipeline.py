@@ -18,30 +18,33 @@ import os
 import posixpath
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imxbench.analysis.benchmark_log import parse_log
+from imxbench.analysis.benchmark_log import parse_log, timed_first_us
+from imxbench.analysis.npu_profile import parse_npu_profile
 from imxbench.analysis.plan import (
     ROUTE_BUILTIN_ETHOSU,
     Cell,
     RunSettings,
     Step,
+    adaptive_argv,
     plan_cells,
     resolve_specs,
 )
+from imxbench.analysis.sampling import MIN_PROCESSES, Process, SamplingPolicy, next_process
 from imxbench.board.deploy import deploy_bytes, deploy_file
 from imxbench.board.probe import probe_board
 from imxbench.board.transport import BoardSession, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
-from imxbench.errors import ConnectError, InfrastructureError, RemoteTimeout
+from imxbench.errors import ConfigError, ConnectError, InfrastructureError, RemoteTimeout
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, UnfitModel
-from imxbench.run import board_state
+from imxbench.run import board_state, op_profile_reuse, vela_on_board
 from imxbench.run.connection import (
     BOARD_SIDE_ERRORS,
     Cancelled,
@@ -102,6 +105,10 @@ class BoardRun:
     """--cpu-governor: {"set": ..., "previous": ..., "restored": ...}."""
     skipped: list[StepRecord] = field(default_factory=list)
     """One record per cell of a delegate that cannot run the model (status "skipped")."""
+    prepared: dict[str, PreparedModel] = field(default_factory=dict)
+    """Models compiled on this board (`--vela-on board`): they replace the host's for its rows."""
+    cell_errors: dict[str, str] = field(default_factory=dict)
+    """delegate -> why its cells cannot run on this board (e.g. no Vela to compile with)."""
 
     @property
     def failed_cells(self) -> list[str]:
@@ -204,7 +211,9 @@ def _run_connected(
     RunDir(out_dir).write_facts(board.name, result.facts.to_dict())
     _check_soc(board, result.facts)
     board_state.restore_leftover_governor(conn.session, result, say)
-    board_state.check_vela(result, specs, prepared, say)
+    on_board = vela_on_board.board_compiles(result, specs, prepared, settings, say)
+    # the host's Vela against the board's, for the graphs the host compiled
+    board_state.check_vela(result, [s for s in specs if s.name not in on_board], prepared, say)
     specs = resolve_specs(specs, result.facts)  # e.g. LF5.15's built-in Ethos-U op
     _skip_unfit(result, unfit, settings, say)
     benchmark_model = board.benchmark_model or result.facts.benchmark_model
@@ -217,11 +226,14 @@ def _run_connected(
     say(ProgressEvent(board.name, "board", "deploying models"))
     facts = result.facts
     conn.retrying("the workdir check", lambda s: _check_workdir(s, facts, specs, prepared))
-    if settings.cpu_governor:
-        board_state.set_governor(conn.session, result, settings.cpu_governor, say)
-    result.deployed = conn.retrying(
-        "the model upload", lambda s: _deploy_models(s, specs, prepared)
-    )
+    governor = settings.cpu_governor or board.cpu_governor  # the option wins over boards.yaml
+    if governor:
+        board_state.set_governor(conn.session, result, governor, say)
+    uploads = {n: vela_on_board.source_only(m) if n in on_board else m for n, m in prepared.items()}
+    result.deployed = conn.retrying("the model upload", lambda s: _deploy_models(s, specs, uploads))
+    for spec in specs:
+        if spec.name in on_board:
+            _compile_on_board(conn, result, spec, prepared[spec.name], out_dir, say)
     cells = plan_cells(
         specs,
         result.deployed,
@@ -231,6 +243,9 @@ def _run_connected(
         settings,
     )
     todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
+    if settings.precision is not None:  # each cell's timed template: at least 6 processes
+        todo += [st for st in todo if st.kind == "timed"] * (MIN_PROCESSES - 1)
+    planned = [len(todo)]  # grows when a cell needs more processes than the fewest
     for cell in cells:
         if cell.route == ROUTE_BUILTIN_ETHOSU:
             say(
@@ -240,7 +255,9 @@ def _run_connected(
             )
     say(ProgressEvent(board.name, "planned", f"{len(todo)} benchmark steps", planned=len(todo)))
     for cell in cells:
-        _run_cell(conn, result, cell, specs, settings, out_dir, say, skip)
+        model = result.prepared.get(cell.delegate) or prepared.get(cell.delegate)
+        graph_sha256 = model.info.sha256 if model is not None else None
+        _run_cell(conn, result, cell, specs, settings, out_dir, say, skip, planned, graph_sha256)
 
 
 def _skip_unfit(
@@ -311,6 +328,27 @@ def _check_workdir(
         )
 
 
+def _compile_on_board(
+    conn: Connection,
+    result: BoardRun,
+    spec: DelegateSpec,
+    model: PreparedModel,
+    out_dir: Path,
+    say: Progress,
+) -> None:
+    """The board's Vela compiles the deployed source (run/vela_on_board.py); a failure fails
+    this delegate's cells, not the board."""
+    source = result.deployed[spec.name]
+    try:
+        result.deployed[spec.name] = conn.retrying(
+            f"{spec.name}: the board's Vela compile",
+            lambda s: vela_on_board.compile_on_board(s, result, spec, model, source, out_dir),
+        )
+    except (InfrastructureError, ConfigError) as exc:
+        result.cell_errors[spec.name] = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        say(ProgressEvent(result.board.name, "board", result.cell_errors[spec.name], spec.name))
+
+
 def _deploy_models(
     session: BoardSession, specs: list[DelegateSpec], prepared: dict[str, PreparedModel]
 ) -> dict[str, str]:
@@ -336,10 +374,12 @@ def _run_cell(
     out_dir: Path,
     say: Progress,
     skip: frozenset[StepKey],
+    planned: list[int] | None = None,
+    graph_sha256: str | None = None,
 ) -> None:
     spec = next(s for s in specs if s.name == cell.delegate)
-    missing = _missing_library(spec, result.facts)
-    for step in cell.steps:
+    missing = result.cell_errors.get(spec.name) or _missing_library(spec, result.facts)
+    for step in _steps_of(cell, settings, result, say, planned or [0]):
         if (cell.name, step.kind, step.repetition) in skip:
             continue
         if conn.cancel.is_set():
@@ -349,6 +389,36 @@ def _run_cell(
             result.records.append(dataclasses.replace(record, route=cell.route))
             continue
         label = _label(step)
+        profile_key = (
+            op_profile_reuse.key_parts(result, cell, step, graph_sha256)
+            if step.kind == "profile"
+            else None
+        )
+        if profile_key is not None and settings.op_profile_reuse:
+            kept = op_profile_reuse.reused(
+                out_dir.parent,
+                profile_key,
+                _record(result.board, cell, step, "ok", None, None, 0, 0.0, {}, None),
+            )
+            if kept is not None:
+                kept = dataclasses.replace(kept, route=cell.route)
+                result.records.append(kept)
+                journal_step(out_dir, kept, result.deployed.get(kept.delegate))
+                origin = kept.metrics["op_profile_from"]
+                say(
+                    ProgressEvent(
+                        result.board.name,
+                        "step_ended",
+                        f"profile reused from run {origin}",
+                        cell.name,
+                        step.kind,
+                        step.repetition,
+                        "benchmark",
+                        "ok",
+                        0.0,
+                    )
+                )
+                continue
         before, cooldown = board_state.before_step(conn, result, cell, settings, say)
         say(
             ProgressEvent(
@@ -369,6 +439,8 @@ def _run_cell(
             raise Cancelled()  # the step was killed under us: not a measurement
         record = board_state.after_step(conn, cell, step, record, before, cooldown)
         result.records.append(record)
+        if profile_key is not None:
+            op_profile_reuse.keep(out_dir.parent, profile_key, out_dir.name, record)
         journal_step(out_dir, record, result.deployed.get(record.delegate))
         avg = record.metrics.get("inference_avg_us")
         detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
@@ -389,6 +461,90 @@ def _run_cell(
         )
         if record.status != "ok" and step.kind == "cold":
             continue  # the warm repetitions may still work
+
+
+def _steps_of(
+    cell: Cell, settings: RunSettings, result: BoardRun, say: Progress, planned: list[int]
+) -> Iterator[Step]:
+    """The cell's steps. With adaptive sampling (settings.precision) its timed template becomes
+    as many processes as analysis/sampling.py asks for, each decided once the one before has
+    ended (its record is in `result.records` by then)."""
+    board = result.board.name
+    for template in cell.steps:
+        if template.kind != "timed" or settings.precision is None:
+            yield template
+            continue
+        policy = SamplingPolicy(settings.precision, settings.max_repetitions, settings.max_seconds)
+        warmups: dict[int, float] = {}  # repetition -> its warm-up floor, s
+        repetition = 0
+        while True:
+            done = _processes(result, cell.name, warmups)
+            decision = next_process(done, policy)
+            failed = sum(
+                1
+                for r in result.records
+                if r.cell == cell.name and r.kind == "timed" and r.status != "ok"
+            )
+            if not decision.stop and failed >= 2:
+                decision = dataclasses.replace(decision, stop=True, reason=f"{failed} failed")
+            elif not decision.stop and repetition >= policy.max_repetitions:
+                reason = f"--max-repetitions {policy.max_repetitions} reached"
+                decision = dataclasses.replace(decision, stop=True, reason=reason)
+            if decision.stop:
+                _set_aside_short_warmups(result, cell.name, warmups)
+                say(
+                    ProgressEvent(
+                        board, "board", f"{len(done)} processes: {decision.reason}", cell.name
+                    )
+                )
+                break
+            repetition += 1
+            warmups[repetition] = decision.warmup_secs
+            if repetition > MIN_PROCESSES:
+                planned[0] += 1
+                say(ProgressEvent(board, "planned", "", planned=planned[0]))
+            argv = adaptive_argv(template.argv, decision.num_runs, decision.warmup_secs)
+            yield dataclasses.replace(template, repetition=repetition, argv=tuple(argv))
+
+
+def _processes(result: BoardRun, cell: str, warmups: dict[int, float]) -> list[Process]:
+    """The cell's finished timed processes of this run, for the sampler."""
+    out = []
+    for r in result.records:
+        avg = r.metrics.get("inference_avg_us")
+        if r.cell != cell or r.kind != "timed" or r.status != "ok" or not avg:
+            continue
+        if r.repetition not in warmups:
+            continue
+        out.append(
+            Process(
+                latency_us=float(avg),
+                std_us=r.metrics.get("inference_std_us"),
+                count=r.metrics.get("inference_count"),
+                duration_s=r.duration_s,
+                warmup_secs=warmups[r.repetition],
+                first_timed_us=r.metrics.get("timed_first_us"),
+                p95_us=r.metrics.get("inference_p95_us") or _p95_normal(r.metrics),
+            )
+        )
+    return out
+
+
+def _p95_normal(metrics: dict[str, Any]) -> float | None:
+    """Where benchmark_model prints no percentiles (before TFLite 2.20): avg + 1.645 std."""
+    avg, std = metrics.get("inference_avg_us"), metrics.get("inference_std_us")
+    return None if avg is None or std is None else float(avg) + 1.645 * float(std)
+
+
+def _set_aside_short_warmups(result: BoardRun, cell: str, warmups: dict[int, float]) -> None:
+    """Processes measured with a warm-up the data showed too short (sampling.slow_starts) are
+    no repetitions: kind `short-warmup`, kept in the results, never in the statistics."""
+    if not warmups:
+        return
+    final = max(warmups.values())
+    for i, r in enumerate(result.records):
+        if r.cell == cell and r.kind == "timed" and warmups.get(r.repetition, final) < final:
+            result.records[i] = dataclasses.replace(r, kind="short-warmup")
 
 
 def _run_step_reconnecting(
@@ -430,12 +586,7 @@ def _run_step(
     *,
     expects_delegate: bool = False,
 ) -> StepRecord:
-    prepare = [f"mkdir -p {shlex.quote(d)}" for d in _dirs_in(step.env)]
-    if step.clear_dir:
-        q = shlex.quote(step.clear_dir)
-        prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
-    # one command, one round trip: the directories are prepared in the step's own command
-    command = " && ".join([*prepare, quote_command(step.argv, step.env)])
+    command = step_command(step)
     log_file = RunDir(out_dir).log_file(board.name, cell.name, step.kind, step.repetition)
     try:
         run = session.run(
@@ -447,6 +598,12 @@ def _run_step(
     _write_log(log_file, step, run.stdout, run.stderr)
     parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
     metrics = parsed[-1].to_dict() if parsed else {}
+    if step.kind == "timed" and parsed:  # adaptive sampling's warm-up check
+        metrics["timed_first_us"] = timed_first_us(run.stdout_text + "\n" + run.stderr_text)
+    if step.kind == "profile":  # --npu-profile: the delegate's own counters, when it printed some
+        npu = parse_npu_profile(run.stdout_text + "\n" + run.stderr_text)
+        if npu is not None:
+            metrics["npu_profile"] = npu.to_dict()
     tail = run.stderr_text[-2000:].strip() or run.stdout_text[-2000:].strip()
     delegated = [d for d in metrics.get("delegates") or [] if d.get("execution") != "none"]
     not_applied = expects_delegate and not delegated
@@ -475,6 +632,17 @@ def _run_step(
             log_file,
         )
     return _record(board, cell, step, "ok", None, None, 0, run.duration_s, metrics, log_file)
+
+
+def step_command(step: Step) -> str:
+    """The shell command a step sends to the board (what `run --dry-run` prints): one command,
+    one round trip: its cache folder emptied for a cold step and its env's folders created in
+    the same line; every argument and value shell-quoted."""
+    prepare = [f"mkdir -p {shlex.quote(d)}" for d in _dirs_in(step.env)]
+    if step.clear_dir:
+        q = shlex.quote(step.clear_dir)
+        prepare.insert(0, f"rm -rf {q} && mkdir -p {q}")
+    return " && ".join([*prepare, quote_command(step.argv, step.env)])
 
 
 def _record(

@@ -4,7 +4,8 @@ and one reader.
 Versions. `run.json` carries `"format"`: the version of the run directory as a whole, which also
 covers the tables (`results.json`, `summary.json`: lists of rows, kept as lists so that scripts
 can read them as they always have) and `verdicts.json`. The other JSON documents carry their own
-`"format"`: `accuracy.json`, `facts/<board>.json` (the probe's document). A reader refuses a
+`"format"`: `accuracy.json`, `facts/<board>.json` (the probe's document), `model.json` (the
+model's facts). A reader refuses a
 version it does not know, naming the file, instead of guessing. Run directories written before
 versions existed have no `"format"`: they are read as format 1, whose layout they have.
 
@@ -24,6 +25,7 @@ from imxbench.rundir import atomic
 
 RUN_FORMAT = 1
 ACCURACY_FORMAT = 1
+MODEL_FORMAT = 1  # analysis/model_facts.py's FACTS_FORMAT
 FACTS_FORMAT = 1  # board/scripts/probe.sh's own "format"
 
 RUN = "run.json"
@@ -40,7 +42,9 @@ SUMMARY_MD = "summary.md"
 FACTS_DIR = "facts"
 LOGS_DIR = "logs"
 STEPS_DIR = "steps"
+BOARD_VELA_DIR = "vela"
 ACCURACY_DIR = "accuracy"
+MODEL = "model.json"
 
 
 def read_json(path: Path) -> Any:
@@ -104,6 +108,12 @@ class RunDir:
         return self.path / VERDICTS
 
     @property
+    def model_json(self) -> Path:
+        """model.json: the model's facts (analysis/model_facts.py), kept so that a report
+        written after the model file moved still has them."""
+        return self.path / MODEL
+
+    @property
     def night_json(self) -> Path:
         return self.path / NIGHT
 
@@ -124,6 +134,11 @@ class RunDir:
 
     def log_file(self, board: str, cell: str, step_kind: str, repetition: int) -> Path:
         return self.path / LOGS_DIR / board / f"{cell}-{step_kind}{repetition or ''}.log"
+
+    def board_vela(self, board: str, delegate: str) -> Path:
+        """vela/<board>/<delegate>/: what the board's own Vela compiled (--vela-on board),
+        fetched back: the graph, its provenance, Vela's summary CSV and console log."""
+        return self.path / BOARD_VELA_DIR / board / delegate
 
     def journal(self, board: str) -> Path:
         """steps/<board>.jsonl: one line per finished step, appended and fsynced as it ends
@@ -191,6 +206,19 @@ class RunDir:
         if not isinstance(doc, dict):
             raise ConfigError(f"{self.accuracy_json}: expected a JSON object")
         check_format(self.accuracy_json, doc, ACCURACY_FORMAT)
+        return doc
+
+    # -- model.json -------------------------------------------------------------------------
+    def write_model_facts(self, doc: dict[str, Any]) -> Path:
+        return atomic.write_json(self.model_json, {**doc, "format": MODEL_FORMAT}, indent=1)
+
+    def read_model_facts(self) -> dict[str, Any] | None:
+        doc = read_optional_json(self.model_json)
+        if doc is None:
+            return None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{self.model_json}: expected a JSON object")
+        check_format(self.model_json, doc, MODEL_FORMAT)
         return doc
 
     # -- verdicts.json, night.json ----------------------------------------------------------

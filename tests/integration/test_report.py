@@ -25,6 +25,7 @@ from imxbench.report.build import load_report, render, resolve_runs, write_repor
 from imxbench.report.charts import build_charts
 from imxbench.report.data import History, load_run, parse_accuracy, parse_verdicts
 from imxbench.report.history import history_for
+from imxbench.report.index import index_view
 from imxbench.report.render import markdown_escape
 from imxbench.report.svg import DELEGATE_COLORS, OKABE_ITO, cell_color
 from imxbench.report.trend_chart import history_chart
@@ -314,7 +315,7 @@ def test_cli_report_writes_html_and_index(lab: Path, tmp_path: Path) -> None:
     path = reports / "20260906-020000-005a" / "report.html"
     assert done.output.strip() == f"report: {path}"
     index = (reports / "index.html").read_text()
-    assert 'href="20260906-020000-005a/report.html"' in index
+    assert 'href="./20260906-020000-005a/report.html"' in index
     assert index.index("20260906-020000-005a") < index.index("20260901-020000-000a")
     assert "1 regressed" in index and "EMULATED" in index
     done = runner.invoke(
@@ -329,6 +330,37 @@ def test_cli_report_writes_html_and_index(lab: Path, tmp_path: Path) -> None:
     assert done.exit_code == 0 and json.loads(out.read_text())["run"]["run_id"].endswith("001a")
     done = runner.invoke(cli, ["report", "missing", "--reports", str(reports)])
     assert isinstance(done.exception, ConfigError)
+
+
+def test_index_has_a_kind_column_and_counts_every_verdict(tmp_path: Path) -> None:
+    """A first nightly's cells (all `no baseline`) are counted, never a blank cell; a run's
+    kind comes from run.json, an older directory's from its nightly files; names are text."""
+    first = [{"board": "imx93", "cell": c, "verdict": "no baseline"} for c in ("cpu@1t", "ethosu")]
+    night = write_run(tmp_path, "20260901-020000-0001", DAY0, verdicts=first)
+    legacy = [{"board": "imx93", "cell": "ethosu", "verdict": "new"}]  # an older verdicts.json
+    write_run(tmp_path, "20260902-020000-0002", DAY0 + timedelta(days=1), verdicts=legacy)
+    run = write_run(tmp_path, "20260903-020000-0003", DAY0 + timedelta(days=2))
+    doc = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**doc, "kind": "run"}))
+    evil = write_run(tmp_path, "javascript:alert(1)", DAY0 + timedelta(days=3))
+    doc = json.loads((evil / "run.json").read_text())
+    evil_doc = {**doc, "kind": "<b>nightly</b>", "run_id": "<img src=x onerror=alert(1)>"}
+    (evil / "run.json").write_text(json.dumps(evil_doc))
+    for one in (night, run, evil):
+        write_report(load_report([one]))
+    rows = {r["run_id"]: r for r in index_view(tmp_path)["runs"]}
+    assert rows["20260901-020000-0001"]["kind"] == "nightly"
+    assert rows["20260901-020000-0001"]["verdicts"] == "2 no baseline"
+    assert rows["20260902-020000-0002"]["kind"] == "nightly"
+    assert rows["20260902-020000-0002"]["verdicts"] == "1 no baseline"
+    assert rows["20260903-020000-0003"]["kind"] == "run"
+    assert rows["20260903-020000-0003"]["verdicts"] == "–"
+    page = (tmp_path / "index.html").read_text()
+    assert "<th>kind</th>" in page and "<td>nightly</td>" in page and "<td>run</td>" in page
+    assert "2 no baseline" in page
+    assert "<img" not in page and "<b>" not in page and "&lt;b&gt;nightly&lt;/b&gt;" in page
+    assert 'href="./javascript%3Aalert%281%29/report.html"' in page
+    assert 'href="javascript' not in page
 
 
 def test_report_failure_does_not_lose_the_run(tmp_path: Path) -> None:

@@ -133,6 +133,19 @@ def test_keepalive_from_yaml_or_ssh_config_server_alive_interval(tmp_path: Path)
     assert "keepalive_s: expected" in error_of(tmp_path, text.replace("2.5", "-1"))
 
 
+def test_cpu_governor_key_is_validated(tmp_path: Path) -> None:
+    """boards.yaml `cpu_governor`: the --cpu-governor of every run on that board."""
+    board = load_inventory(write(tmp_path, GOOD), ssh_config=tmp_path / "none").get("lab8")
+    assert board.cpu_governor is None
+    text = GOOD + "    cpu_governor: performance\n"
+    board = load_inventory(write(tmp_path, text), ssh_config=tmp_path / "none").get("lab8")
+    assert board.cpu_governor == "performance"
+    message = error_of(tmp_path, GOOD + "    cpu_governor: turbo\n")
+    assert "boards.lab8.cpu_governor: unknown value 'turbo'; expected one of: performance" in (
+        message
+    )
+
+
 def test_cli_reports_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "boards:\n  b:\n    soc: imx8mp\n    host: h\n    colour: red\n")
     result = CliRunner().invoke(cli, ["boards", "--inventory", str(path)])

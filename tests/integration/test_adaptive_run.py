@@ -1,0 +1,90 @@
+"""Adaptive sampling and op-profile reuse through the whole pipeline, on an emulated 8M Plus."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.report.build import write_run_report
+from imxbench.run.job import JobResult, run_job
+from tests.integration.test_run_pipeline import MODEL, board_for
+
+# a loose target and a low cap: exactly the 6 processes an interval needs, quickly
+ADAPTIVE = RunSettings(precision=0.5, max_repetitions=6, warmup_runs=1, op_profile=False)
+
+
+@pytest.fixture(scope="module")
+def board8() -> Iterator[RunningEmulator]:
+    emulator = start_emulator("imx8mp", seed=11)
+    yield emulator
+    emulator.stop()
+
+
+def run(emulator: RunningEmulator, reports: Path, settings: RunSettings) -> JobResult:
+    return run_job(
+        [board_for(emulator)], MODEL, load_catalogue(), "vx", settings, reports, reports / "v"
+    )
+
+
+def test_adaptive_sampling_runs_six_short_processes_and_reports_their_precision(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    result = run(board8, tmp_path, ADAPTIVE)
+    timed = result.table[result.table["kind"] == "timed"]
+    assert sorted(timed["repetition"]) == [1, 2, 3, 4, 5, 6]
+    log = Path(timed.iloc[0]["log_file"]).read_text()
+    assert "--min_secs=0" in log and "--warmup_min_secs=0.1" in log  # short processes
+    row = result.summary.to_dict("records")[0]
+    assert row["reps"] == 6 and 0 < row["precision_pct"] < 50
+    assert row["ci_low_ms"] <= row["latency_ms"] <= row["ci_high_ms"]
+    run_json = json.loads((result.out_dir / "run.json").read_text())
+    assert run_json["settings"]["repetitions"] == "adaptive"
+    assert run_json["settings"]["precision"] == 0.5
+    summary = json.loads((result.out_dir / "summary.json").read_text())
+    assert summary[0]["precision_pct"] == pytest.approx(row["precision_pct"])
+
+
+def test_an_op_profile_is_measured_once_then_reused_until_the_key_changes(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    auto = RunSettings(
+        repetitions=1, num_runs=5, min_secs=0, op_profile=True, op_profile_reuse=True
+    )
+    first = run(board8, tmp_path, auto)
+    profiles = first.table[first.table["kind"] == "profile"]
+    assert "op_profile_from" not in profiles or profiles["op_profile_from"].isna().all()
+    assert len(list((tmp_path / "op-profiles").glob("*.json"))) == 1
+
+    second = run(board8, tmp_path, auto)
+    row = second.table[second.table["kind"] == "profile"].iloc[0]
+    assert row["op_profile_from"] == first.run_id and row["status"] == "ok"
+    assert row["delegate_time_share"] == 1.0  # the kept profile's numbers
+    assert second.summary.to_dict("records")[0]["op_profile_from"] == first.run_id
+    assert f"reused from run {first.run_id}" in write_run_report(second.out_dir).read_text()
+
+    always = run(board8, tmp_path, RunSettings(repetitions=1, num_runs=5, min_secs=0))
+    row = always.table[always.table["kind"] == "profile"].iloc[0]
+    assert not isinstance(row.get("op_profile_from"), str)  # --op-profile always: measured
+    other = replace(auto, num_runs=6)  # another command line: another key
+    row = run(board8, tmp_path, other).table.query("kind == 'profile'").iloc[0]
+    assert not isinstance(row.get("op_profile_from"), str)
+
+
+def test_a_cell_whose_processes_fail_stops_sampling_after_two(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    board8.set_faults(delegate_load_fails=True)
+    try:
+        result = run(board8, tmp_path, ADAPTIVE)
+    finally:
+        board8.set_faults(delegate_load_fails=False)
+    timed = result.table[result.table["kind"] == "timed"]
+    assert len(timed) == 2 and (timed["status"] == "failed").all()
+    assert result.failures  # exit 1, as for a fixed run

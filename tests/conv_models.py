@@ -22,17 +22,15 @@ from ethosu.vela.tflite import (
     Conv2DOptions,
     DepthwiseConv2DOptions,
     FullyConnectedOptions,
-    Model,
     Operator,
     OperatorCode,
     Padding,
     ReshapeOptions,
-    SubGraph,
     Tensor,
     TensorType,
 )
 
-from tests.tiny_models import _ints, _offsets
+from tests.tiny_models import _ints, _offsets, finish_model
 
 
 def conv_dw_fc(path: Path) -> Path:
@@ -134,25 +132,7 @@ def conv_dw_fc(path: Path) -> Path:
         Operator.AddBuiltinOptions(b, options)
         op_offsets.append(Operator.End(b))
 
-    tensors_vec, ops_vec = _offsets(b, tensor_offsets), _offsets(b, op_offsets)
-    inputs_vec, outputs_vec = _ints(b, [0]), _ints(b, [11])
-    name = b.CreateString("main")
-    SubGraph.Start(b)
-    SubGraph.AddTensors(b, tensors_vec)
-    SubGraph.AddInputs(b, inputs_vec)
-    SubGraph.AddOutputs(b, outputs_vec)
-    SubGraph.AddOperators(b, ops_vec)
-    SubGraph.AddName(b, name)
-    subgraph = SubGraph.End(b)
-    subgraphs, codes_vec = _offsets(b, [subgraph]), _offsets(b, code_offsets)
-    description = b.CreateString("imxbench test model: CONV_2D -> DEPTHWISE -> RESHAPE -> FC")
-    Model.Start(b)
-    Model.AddVersion(b, 3)
-    Model.AddOperatorCodes(b, codes_vec)
-    Model.AddSubgraphs(b, subgraphs)
-    Model.AddDescription(b, description)
-    Model.AddBuffers(b, buffers_vec)
-    model = Model.End(b)
-    b.Finish(model, file_identifier=b"TFL3")
-    path.write_bytes(bytes(b.Output()))
-    return path
+    return finish_model(
+        b, path, tensor_offsets, op_offsets, ([0], [11]), code_offsets, buffers_vec,
+        "imxbench test model: CONV_2D -> DEPTHWISE -> RESHAPE -> FC",
+    )  # fmt: skip

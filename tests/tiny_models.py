@@ -122,8 +122,26 @@ def int8_add_tile_add(path: Path) -> Path:
         operator(1, [1, 2], [3], False),
         operator(0, [3, 3], [4], True),
     ]
+    return finish_model(
+        b, path, tensors, operators, ([0], [4]), [add_code, tile_code], buffers,
+        "imxbench test model: int8 ADD -> TILE -> ADD",
+    )  # fmt: skip
+
+
+def finish_model(
+    b: flatbuffers.Builder,
+    path: Path,
+    tensors: list[int],
+    operators: list[int],
+    io: tuple[list[int], list[int]],
+    codes: list[int],
+    buffers: int,
+    description: str,
+) -> Path:
+    """One subgraph "main" of these tensors and operators (inputs, outputs by tensor index),
+    the model around it, written to `path`."""
     tensors_vec, ops_vec = _offsets(b, tensors), _offsets(b, operators)
-    inputs_vec, outputs_vec = _ints(b, [0]), _ints(b, [4])
+    inputs_vec, outputs_vec = _ints(b, io[0]), _ints(b, io[1])
     name = b.CreateString("main")
     SubGraph.Start(b)
     SubGraph.AddTensors(b, tensors_vec)
@@ -132,13 +150,13 @@ def int8_add_tile_add(path: Path) -> Path:
     SubGraph.AddOperators(b, ops_vec)
     SubGraph.AddName(b, name)
     subgraph = SubGraph.End(b)
-    subgraphs, codes = _offsets(b, [subgraph]), _offsets(b, [add_code, tile_code])
-    description = b.CreateString("imxbench test model: int8 ADD -> TILE -> ADD")
+    subgraphs, codes_vec = _offsets(b, [subgraph]), _offsets(b, codes)
+    text = b.CreateString(description)
     Model.Start(b)
     Model.AddVersion(b, 3)
-    Model.AddOperatorCodes(b, codes)
+    Model.AddOperatorCodes(b, codes_vec)
     Model.AddSubgraphs(b, subgraphs)
-    Model.AddDescription(b, description)
+    Model.AddDescription(b, text)
     Model.AddBuffers(b, buffers)
     model = Model.End(b)
     b.Finish(model, file_identifier=b"TFL3")

@@ -533,7 +533,7 @@ def test_verbose_and_peak_memory(imx93: Board) -> None:
 
 def test_output_parses_with_the_benchmark_log_parser(tmp_path: Path) -> None:
     """The emulator's label line is an ordinary INFO line to the product's parser."""
-    benchmark_log = pytest.importorskip("imxbench.analysis.benchmark_log")
+    from imxbench.analysis import benchmark_log
     board = make_board(tmp_path, "imx8mp", noise_pct=1.0)
     result = run_tool(
         board,

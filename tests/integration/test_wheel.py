@@ -31,6 +31,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(work), str(REPO)],
         check=True,
         capture_output=True,
+        env=CLEAN_ENV,
     )
     (wheel,) = work.glob("imxbench-*.whl")
     venv = work / "venv"
@@ -50,6 +51,7 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         check=True,
         capture_output=True,
+        env=CLEAN_ENV,  # with PYTHONPATH on a checkout, pip took imxbench as installed
     )
     purelib = Path(
         subprocess.run(

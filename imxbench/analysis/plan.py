@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from imxbench.analysis.sampling import SamplingPolicy
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
-from imxbench.model.facts import BoardFacts
+from imxbench.model.facts import VX_DELEGATE_LIBRARY, BoardFacts
 
 
 @dataclass(frozen=True)
@@ -97,19 +97,44 @@ ROUTE_BUILTIN_ETHOSU = "built-in ethos-u op (TFLite 2.9, no external delegate)"
 """The i.MX 93 on LF5.15: TFLite runs Vela's `ethos-u` custom op on the NPU itself."""
 
 
+ROUTE_NNAPI = "nnapi (--use_nnapi=true, no VX delegate on this BSP)"
+"""The 8M Plus on L5.4-L5.10.52: TFLite's NNAPI delegate reaches the NPU through NXP's NNAPI
+runtime; there is no libvx_delegate.so yet (NXP_FACTS §1.3, §2, §10)."""
+NNAPI_FLAG = "--use_nnapi=true"
+
+
 def resolve_specs(specs: list[DelegateSpec], facts: BoardFacts | None) -> list[DelegateSpec]:
     """The delegates as this board runs them. On a board whose TFLite has the built-in Ethos-U
     op and no Ethos-U delegate library (i.MX 93, LF5.15: NXP_FACTS §4.3, §10) a Vela-compiled
     cell runs without `--external_delegate_path` (and its options, which only the delegate
-    reads): the flag would fail to load the missing library."""
-    if facts is None or not facts.ethosu_builtin_op:
+    reads): the flag would fail to load the missing library. On an 8M Plus whose NPU is
+    reached through NNAPI (no libvx_delegate.so, L5.4-L5.10.52) the VX cell runs
+    `--use_nnapi=true` instead of the missing library (`uses_nnapi`)."""
+    if facts is None or not (facts.ethosu_builtin_op or facts.nnapi_npu):
         return list(specs)
-    return [
-        dataclasses.replace(spec, external_delegate_path=None, delegate_options={})
-        if uses_builtin_ethosu(spec, facts)
-        else spec
-        for spec in specs
-    ]
+    out: list[DelegateSpec] = []
+    for spec in specs:
+        if uses_builtin_ethosu(spec, facts):
+            spec = dataclasses.replace(spec, external_delegate_path=None, delegate_options={})
+        elif uses_nnapi(spec, facts):
+            spec = dataclasses.replace(
+                spec,
+                external_delegate_path=None,
+                delegate_options={},
+                benchmark_args=(*spec.benchmark_args, NNAPI_FLAG),
+            )
+        out.append(spec)
+    return out
+
+
+def uses_nnapi(spec: DelegateSpec, facts: BoardFacts | None) -> bool:
+    """A VX-delegate cell on a board whose NPU is reached only through NNAPI."""
+    return (
+        facts is not None
+        and facts.nnapi_npu
+        and spec.external_delegate_path == VX_DELEGATE_LIBRARY
+        and VX_DELEGATE_LIBRARY not in facts.delegate_libraries
+    )
 
 
 def uses_builtin_ethosu(spec: DelegateSpec, facts: BoardFacts | None) -> bool:
@@ -134,6 +159,8 @@ def route_of(spec: DelegateSpec) -> str:
     """How a (resolved) delegate's cell runs: see Cell.route."""
     if spec.external_delegate_path:
         return f"external delegate {spec.external_delegate_path}"
+    if NNAPI_FLAG in spec.benchmark_args:
+        return ROUTE_NNAPI
     if spec.prepare == "vela":
         return ROUTE_BUILTIN_ETHOSU
     return "cpu"

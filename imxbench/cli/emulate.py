@@ -16,7 +16,7 @@ import click
 )
 @click.option(
     "--bsp",
-    type=click.Choice(["lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12"]),
+    type=click.Choice(["lf-5.10.52", "lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12"]),
     default=None,
     help="NXP BSP release the board runs (file layout, TFLite version, delegates; "
     "docs/DESIGN.md). Default: the state dir's own, else lf-6.12.",

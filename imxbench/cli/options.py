@@ -328,7 +328,7 @@ EMULATE = click.option(
     is_flag=True,
     help="Use a built-in emulated board of the same SoC instead of the real one.",
 )
-BSPS = ("lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12")
+BSPS = ("lf-5.10.52", "lf-5.15", "lf-6.1", "lf-6.6", "lf-6.12")
 SLOWDOWN_TARGETS = {"cpu": "cpu", "vx": "npu", "ethosu": "npu", "gpu": "gpu"}
 """Where each shipped delegate's work runs on an emulated board (emulator/faults.py's names)."""
 

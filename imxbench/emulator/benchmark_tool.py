@@ -33,6 +33,8 @@ Delegates (library path must be a key of board.json `delegates` and exist on dis
   `EthosuDelegate`, the SimpleDelegate kernel name NXP's delegate registers). A Vela model is
   executed by running its source model (docs/DESIGN.md provenance); without it the tool fails.
   On LF5.15 (board.json `ethosu_builtin`) TFLite runs `ethos-u` ops itself, without a delegate.
+* NNAPI (`--use_nnapi=true`, board.json `nnapi`: the 8M Plus on L5.4-L5.10.52): placed and
+  timed as the VX delegate (same NPU, same driver); the flag is unknown on other boards.
   The first NPU use after boot pays the M33 firmware start in Init (cost_model).
 
 Thermal (emulator/thermal.py): each timed phase is walked run by run through the board's
@@ -117,6 +119,7 @@ class BoardConfig:
     bsp: str = "lf-6.12"
     log: LogFormat = field(default_factory=LogFormat)
     ethosu_builtin: bool = False  # TFLite runs `ethos-u` custom ops itself (LF5.15 i.MX 93)
+    nnapi: bool = False  # TFLite built with NNAPI: `--use_nnapi=true` (8M Plus, L5.4-L5.10.52)
     thermal_paths: thermal.BoardPaths | None = None  # None: no thermal model (bare board.json)
 
 
@@ -170,6 +173,7 @@ def load_board(path: Path | None = None) -> BoardConfig:
             bsp=str(doc.get("bsp", "lf-6.12")),
             log=log,
             ethosu_builtin=bool(doc.get("ethosu_builtin", False)),
+            nnapi=bool(doc.get("nnapi", False)),
             thermal_paths=paths,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -699,6 +703,9 @@ def _flags() -> dict[str, FlagSpec]:
 
 
 FLAGS = _flags()
+NNAPI_FLAGS = {"use_nnapi": FlagSpec("use_nnapi", bool, False, "use nnapi delegate api")}
+"""The NNAPI provider's flag, present only in a TFLite built with NNAPI (board.json `nnapi`;
+tensorflow/lite/tools/delegates/nnapi_delegate_provider.cc)."""
 
 # (param, label, always) in the order LogParams prints them (BenchmarkModel, BenchmarkTfLite
 # model, then the delegate providers: default, external, xnnpack).
@@ -794,13 +801,14 @@ def _parse_value(kind: type, text: str) -> Any:
     return text
 
 
-def parse_flags(args: Sequence[str]) -> Params:
+def parse_flags(args: Sequence[str], nnapi: bool = False) -> Params:
     """`--name=value` flags as tflite::Flags::Parse takes them; a repeated or unknown flag is
-    left unconsumed, a bad value is an error."""
-    params = Params({name: spec.default for name, spec in FLAGS.items()})
+    left unconsumed, a bad value is an error. `nnapi`: the TFLite has the NNAPI provider."""
+    flags = {**FLAGS, **NNAPI_FLAGS} if nnapi else FLAGS
+    params = Params({name: spec.default for name, spec in flags.items()})
     for arg in args:
         name, sep, text = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
-        spec = FLAGS.get(name)
+        spec = flags.get(name)
         if not sep or spec is None or name in params.set_names:
             params.unconsumed.append(arg)
             continue
@@ -1081,7 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str], board: BoardConfig, faults: Faults, console: Console) -> None:
-    params = parse_flags(args)
+    params = parse_flags(args, board.nnapi)
     argv0 = f"/usr/bin/tensorflow-lite-{board.tflite_version}/examples/benchmark_model"
     if params.error:
         console.error(params.error)
@@ -1111,6 +1119,8 @@ def _log_params(params: Params, console: Console, log: LogFormat) -> None:
             continue
         if always or verbose or name in params.set_names:
             console.info(f"{label}: [{format_value(params[name])}]")
+    if "use_nnapi" in params.set_names:  # the NNAPI provider's LogParams (`Use nnapi : [1]`)
+        console.info(f"Use nnapi : [{format_value(params['use_nnapi'])}]")
 
 
 def _init(params: Params, board: BoardConfig, faults: Faults, console: Console) -> Setup:
@@ -1131,12 +1141,17 @@ def _init(params: Params, board: BoardConfig, faults: Faults, console: Console) 
     library = str(params["external_delegate_path"])
     xnnpack = bool(params["use_xnnpack"])
     loaded = _create_external_delegate(setup, params, board, faults, console, library)
+    nnapi = bool(params.values.get("use_nnapi"))
+    if nnapi:
+        console.info("NNAPI delegate created.")
     if xnnpack:
         console.runtime("Created TensorFlow Lite XNNPACK delegate for CPU.")
         console.info("XNNPACK delegate created.")
-    applied = int(bool(library)) + int(xnnpack)
+    applied = int(bool(library)) + int(xnnpack) + int(nnapi)
     if applied >= 2 or board.log.always_going_to_apply:
         console.info(f"Going to apply {applied} delegates one after another.")
+    if nnapi:
+        _apply_nnapi(setup, params, console)
     if library:
         _apply_external_delegate(setup, params, console, loaded)
     if board.ethosu_builtin and setup.kind != "ethos-u":
@@ -1150,7 +1165,7 @@ def _init(params: Params, board: BoardConfig, faults: Faults, console: Console) 
         if params["require_full_delegation"] and not full:
             console.error("Disallowed CPU fallback detected.")
             raise Failed
-    elif params["require_full_delegation"] and not library:
+    elif params["require_full_delegation"] and not library and not nnapi:
         console.error("Disallowed CPU fallback detected.")
         raise Failed
     if "use_xnnpack" not in params.set_names and not setup.plan.fully_delegated:
@@ -1238,6 +1253,20 @@ def _apply_external_delegate(setup: Setup, params: Params, console: Console, loa
             f" with {plan.partitions} partitions."
         )
     console.info(_applied_line("EXTERNAL", setup.plan))
+    _require_full(params, setup.plan, console)
+
+
+NNAPI_NODE_TYPE = "TfLiteNnapiDelegate"  # the NNAPI delegate kernel's name in op profiles
+
+
+def _apply_nnapi(setup: Setup, params: Params, console: Console) -> None:
+    """`--use_nnapi=true` on an 8M Plus whose TFLite has NNAPI (L5.4-L5.10.52): NXP's NNAPI
+    runtime (nnrt) drives the same VeriSilicon NPU through the same driver, so the graph is
+    placed and timed as the VX delegate's (an assumption, docs/DESIGN.md "BSP releases")."""
+    claimed = claimed_ops(setup.info, "vx")
+    setup.plan = build_plan(setup.info, claimed, "npu", NNAPI_NODE_TYPE)
+    setup.kind, setup.unit = "vx", "npu"
+    console.info(_applied_line("NNAPI", setup.plan))
     _require_full(params, setup.plan, console)
 
 

@@ -199,6 +199,8 @@ def build_board_state(
         "sys_devices_dir": str(layout.sys_devices),
         "python": python,
     }
+    if layout.bsp.nnapi and layout.spec.npu_node == "galcore":
+        board["nnapi"] = True  # TFLite built with NNAPI (L5.10.52's 8M Plus); absent: none
     _write(layout.usr_file(BOARD_JSON), json.dumps(board, indent=2) + "\n")
     _write_tree(layout.sys_devices, board_content.sys_devices(layout.spec, _serial(layout)))
     for n in range(layout.spec.cpu_count):  # all cores share one cpufreq policy

@@ -147,6 +147,9 @@ class BspSpec:
     ethosu_builtin: bool  # TFLite runs the `ethos-u` custom op itself (no external delegate)
     vela_version: str  # NXP's Vela fork installed on i.MX 93 images (NXP_FACTS §4.1)
     facts: Mapping[str, str] = field(default_factory=dict)  # fact -> source, for the docs
+    # TFLite built with TFLITE_ENABLE_NNAPI=on: `--use_nnapi=true` reaches the 8M Plus NPU
+    # through NXP's NNAPI runtime (L5.4 ... L5.15.5; NXP_FACTS §1.3, §2, §10)
+    nnapi: bool = False
 
     @property
     def benchmark_model(self) -> str:
@@ -162,6 +165,25 @@ _ETHOSU = {"/usr/lib/libethosu_delegate.so": "ethosu"}
 DEFAULT_BSP = "lf-6.12"
 
 BSPS: dict[str, BspSpec] = {
+    "lf-5.10.52": BspSpec(
+        name="lf-5.10.52",
+        release="L5.10.52_2.1.0 (hardknott)",
+        kernel_release="5.10.52-lts-5.10.y-emulated",
+        kernel_version="#1 SMP PREEMPT Fri Sep 24 10:00:00 UTC 2021",
+        distro_version="5.10-hardknott",
+        tflite_version="2.5.0",
+        log_format=LogFormat(
+            info_prefix=False,
+            always_going_to_apply=True,
+            peak_memory_label=True,
+            signature_echo=False,
+            percentiles=False,
+        ),
+        delegates={},  # no libvx_delegate.so before L5.10.72: the 8M Plus NPU is NNAPI only
+        ethosu_builtin=False,
+        vela_version="3.5.0",  # unused: no i.MX 93 release of this BSP
+        nnapi=True,
+    ),
     "lf-5.15": BspSpec(
         name="lf-5.15",
         release="L5.15.71_2.2.0 (kirkstone)",

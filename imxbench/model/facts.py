@@ -18,6 +18,8 @@ MAX_FACTS_CHARS = 256 * 1024
 TRUNCATED = "[truncated by imxbench: "
 ETHOSU_DELEGATE_LIBRARY = "/usr/lib/libethosu_delegate.so"
 ETHOSU_DEVICE = "/dev/ethosu0"
+VX_DELEGATE_LIBRARY = "/usr/lib/libvx_delegate.so"
+VIV_DEVICE = "/dev/galcore"
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
 
 
@@ -109,6 +111,19 @@ class BoardFacts:
             return False
         version = self.tflite_version
         return version is not None and _version_key(version)[:2] < (2, 10)
+
+    @property
+    def nnapi_npu(self) -> bool:
+        """The 8M Plus NPU is reached through TFLite's NNAPI (`--use_nnapi=true`): L5.4 to
+        L5.10.52 (NXP_FACTS §1.3, §2, §10). Decided from the facts: no libvx_delegate.so (first
+        shipped in L5.10.72), /dev/galcore present, TFLite older than 2.8 (L5.15.32 builds
+        TFLite 2.8 with NNAPI off)."""
+        if VX_DELEGATE_LIBRARY in self.delegate_libraries:
+            return False
+        if not (self.raw.get("npu_devices") or {}).get(VIV_DEVICE):
+            return False
+        version = self.tflite_version
+        return version is not None and _version_key(version)[:2] < (2, 8)
 
     def _newest_tflite(self) -> dict[str, Any] | None:
         found = [t for t in self.raw.get("tflite", []) if t.get("executable", True)]

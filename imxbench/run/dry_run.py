@@ -22,6 +22,7 @@ from typing import Any
 
 from imxbench.analysis.plan import (
     ROUTE_BUILTIN_ETHOSU,
+    ROUTE_NNAPI,
     Cell,
     RunSettings,
     plan_cells,
@@ -342,8 +343,8 @@ def _assumptions(
             path = spec.external_delegate_path
             if path and path not in libraries:
                 out.append(f"{spec.name}: its cells fail: {path} is not on the board")
-            if route_of(spec) == ROUTE_BUILTIN_ETHOSU:
-                out.append(f"{spec.name}: runs on the NPU via the {ROUTE_BUILTIN_ETHOSU}")
+            if route_of(spec) in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
+                out.append(f"{spec.name}: runs on the NPU via the {route_of(spec)}")
     else:
         cpus = SOC_CPUS.get(board.soc, 1)
         out += [

@@ -27,6 +27,7 @@ from imxbench.analysis.benchmark_log import parse_log, timed_first_us
 from imxbench.analysis.npu_profile import parse_npu_profile
 from imxbench.analysis.plan import (
     ROUTE_BUILTIN_ETHOSU,
+    ROUTE_NNAPI,
     Cell,
     RunSettings,
     Step,
@@ -247,7 +248,7 @@ def _run_connected(
         todo += [st for st in todo if st.kind == "timed"] * (MIN_PROCESSES - 1)
     planned = [len(todo)]  # grows when a cell needs more processes than the fewest
     for cell in cells:
-        if cell.route == ROUTE_BUILTIN_ETHOSU:
+        if cell.route in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
             say(
                 ProgressEvent(
                     board.name, "board", f"runs on the NPU via the {cell.route}", cell.name

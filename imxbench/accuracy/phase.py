@@ -55,6 +55,7 @@ from imxbench.analysis.accuracy_stats import (
     latency_stats,
 )
 from imxbench.analysis.model_info import inspect_model
+from imxbench.analysis.plan import uses_nnapi
 from imxbench.board.deploy import deploy_file, file_sha256
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
@@ -282,6 +283,19 @@ class Evaluation:
             graph = deployed.get(spec.name)
             if graph is None:
                 cells.append(_failed(board, spec.name, name, "the model was not deployed"))
+                continue
+            if uses_nnapi(spec, facts):  # the benchmark's --use_nnapi=true has no Python form
+                say(
+                    ProgressEvent(
+                        board.name,
+                        "accuracy",
+                        "not evaluated: this board reaches its NPU only through NNAPI "
+                        "(--use_nnapi=true), which the board's tflite_runtime Python API "
+                        "cannot load",
+                        name,
+                        phase="accuracy",
+                    )
+                )
                 continue
             target = _Target(spec, name, threads, graph)
             try:

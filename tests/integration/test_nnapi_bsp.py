@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -63,3 +64,19 @@ def test_lf_5_10_52_dry_run_shows_use_nnapi() -> None:
     commands = [line for line in text.splitlines() if "benchmark_model" in line]
     assert commands and all(NNAPI_FLAG in c for c in commands)
     assert "libvx_delegate" not in text.split("step:")[-1]
+
+
+def test_lf_5_10_52_accuracy_is_not_evaluated_through_nnapi_never_failed(tmp_path: Path) -> None:
+    """evaluate.py runs tflite_runtime's Python API, which has no NNAPI: the vx cell's accuracy
+    is `not evaluated` with the reason, the CPU's is measured, and the run exits 0."""
+    from tests.dataset_builders import generate, write_npy
+
+    folder, _ = write_npy(tmp_path / "data", generate(12))
+    out = imxbench_json(
+        tmp_path, "--board", "imx8mp", "--emulate-bsp", "lf-5.10.52", "--delegate", "cpu,vx",
+        "--dataset", str(folder),
+    )  # fmt: skip
+    assert all(row["failed"] == 0 for row in out["summary"]), out["summary"]
+    measured = json.loads(Path(out["out_dir"], "accuracy.json").read_text())
+    assert [(c["delegate"], c["status"]) for c in measured["cells"]] == [("cpu", "ok")]
+    assert "not evaluated: this board reaches its NPU only through NNAPI" in out["stderr"]

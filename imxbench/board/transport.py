@@ -307,6 +307,7 @@ class BoardSession:
         """Stream both outputs until exit; None when the deadline passed first (checked after
         every read: a command that never stops writing still times out)."""
         pending: bytearray | None = bytearray()  # stderr held back until the PGID line is seen
+        drain_until: float | None = None
         while True:
             progressed = False
             if channel.recv_ready():
@@ -341,6 +342,15 @@ class BoardSession:
                 and not channel.recv_ready()
                 and not channel.recv_stderr_ready()
             ):
+                # The exit status may arrive before the last output does (OpenSSH sends it when
+                # the command exits, while its pipes still drain): read on until the server's
+                # EOF, for at most EOF_GRACE_S (a daemon the command left may hold them open).
+                if not (channel.eof_received or channel.closed):
+                    if drain_until is None:
+                        drain_until = time.monotonic() + EOF_GRACE_S
+                    if time.monotonic() < drain_until:
+                        select.select([channel], [], [], 0.05)
+                        continue
                 status = channel.recv_exit_status()
                 if status == -1 and not self._transport.is_active():
                     # paramiko's "no exit status": the connection died, not the command
@@ -434,6 +444,10 @@ def _start_stdin_feeder(
     thread = threading.Thread(target=feed, name="imxbench-stdin", daemon=True)
     thread.start()
     return thread
+
+
+EOF_GRACE_S = 2.0
+"""How long output may still arrive after a command's exit status (see `_pump`)."""
 
 
 def _find_pgid(stderr: bytearray, pgid: list[int]) -> bool:

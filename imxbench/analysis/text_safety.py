@@ -16,6 +16,7 @@ the one filter it needs, applied where it writes:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +26,22 @@ if TYPE_CHECKING:
 # ESC sequences first (CSI with parameters, OSC/DCS/APC/PM/SOS strings up to BEL or ST, and
 # the two-character forms), then any C0 or C1 control left except tab and newline. C1 controls
 # (U+0080-U+009F) include the 8-bit CSI (U+009B) that some terminals obey.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI ... final byte
-    r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\Z)"  # OSC, DCS, SOS, PM, APC ... BEL or ST
-    r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
-    r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|\Z)"  # 8-bit DCS, SOS, OSC, PM, APC ... ST
-    r"|\x1b[ -/]*[0-~]?",  # other ESC forms (ESC c, ESC ( B, ...), or a lone ESC
-    re.DOTALL,
-)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(escapes, controls, not-XML), compiled on first use: `imxbench --help` never pays."""
+    escapes = re.compile(
+        r"\x1b\[[0-?]*[ -/]*[@-~]?"  # CSI ... final byte
+        r"|\x1b[\]PX^_].*?(?:\x07|\x1b\\|\Z)"  # OSC, DCS, SOS, PM, APC ... BEL or ST
+        r"|\x9b[0-?]*[ -/]*[@-~]?"  # 8-bit CSI
+        r"|[\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|\Z)"  # 8-bit DCS, SOS, OSC, PM, APC ... ST
+        r"|\x1b[ -/]*[0-~]?",  # other ESC forms (ESC c, ESC ( B, ...), or a lone ESC
+        re.DOTALL,
+    )
+    controls = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    not_xml = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    return escapes, controls, not_xml
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,12 +49,13 @@ def terminal_safe(text: str) -> str:
     """`text` without escape sequences and control characters (newline and tab kept)."""
     if text.isprintable():
         return text  # the common case, and cheap
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+    escapes, controls, _ = _patterns()
+    return controls.sub("", escapes.sub("", text))
 
 
 def xml_safe(text: str) -> str:
     """`text` without the characters XML 1.0 cannot hold."""
-    return _NOT_XML.sub("", text)
+    return _patterns()[2].sub("", text)
 
 
 def csv_safe_cell(value: Any) -> Any:

@@ -131,6 +131,6 @@ def test_bad_history_url_stops_the_run(tmp_path: Path) -> None:
     errors = [line for line in done.stderr.splitlines() if line.startswith("imxbench:")]
     assert errors == ["imxbench: --db bogus:://x: unsupported database URL"], done.stderr
     assert "rep 3 ok" not in done.stderr  # cancelled: 3 steps of >= 2 s did not all run
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "partial"
     assert not (tmp_path / "imxbench.sqlite").exists()  # no other history was written instead

@@ -143,7 +143,7 @@ def test_interrupt_keeps_finished_steps_cleans_the_board_and_resumes(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + err
     assert "interrupted: partial results in" in err
-    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if (p / "run.json").is_file())
     run_doc = json.loads((run_dir / "run.json").read_text())
     assert run_doc["status"] == "partial" and run_doc["interrupted"] is True
     rows = json.loads((run_dir / "results.json").read_text())

@@ -164,6 +164,16 @@ _ETHOSU = {"/usr/lib/libethosu_delegate.so": "ethosu"}
 
 DEFAULT_BSP = "lf-6.12"
 
+LF5_LOG_FORMAT = LogFormat(
+    info_prefix=False,
+    always_going_to_apply=True,
+    peak_memory_label=True,
+    signature_echo=False,
+    percentiles=False,
+)
+"""benchmark_model's log on the L5 BSPs (TFLite 2.5-2.9): no `INFO:` prefix, the `Going to
+apply` line, `Peak memory footprint`; lf-5.10.52 is assumed to print as lf-5.15 does."""
+
 BSPS: dict[str, BspSpec] = {
     "lf-5.10.52": BspSpec(
         name="lf-5.10.52",
@@ -172,13 +182,7 @@ BSPS: dict[str, BspSpec] = {
         kernel_version="#1 SMP PREEMPT Fri Sep 24 10:00:00 UTC 2021",
         distro_version="5.10-hardknott",
         tflite_version="2.5.0",
-        log_format=LogFormat(
-            info_prefix=False,
-            always_going_to_apply=True,
-            peak_memory_label=True,
-            signature_echo=False,
-            percentiles=False,
-        ),
+        log_format=LF5_LOG_FORMAT,
         delegates={},  # no libvx_delegate.so before L5.10.72: the 8M Plus NPU is NNAPI only
         ethosu_builtin=False,
         vela_version="3.5.0",  # unused: no i.MX 93 release of this BSP
@@ -191,13 +195,7 @@ BSPS: dict[str, BspSpec] = {
         kernel_version="#1 SMP PREEMPT Thu Dec 15 10:00:00 UTC 2022",
         distro_version="5.15-kirkstone",
         tflite_version="2.9.1",
-        log_format=LogFormat(
-            info_prefix=False,
-            always_going_to_apply=True,
-            peak_memory_label=True,
-            signature_echo=False,
-            percentiles=False,
-        ),
+        log_format=LF5_LOG_FORMAT,
         delegates={"imx8mp": _VX},  # i.MX 93: the Ethos-U op is built into TFLite
         ethosu_builtin=True,
         vela_version="3.5.0",

@@ -17,18 +17,38 @@ host's CPU queue, not the harness. The harness's own costs that grow with the nu
 (8 probes and deploys handled at once, the results table, the history record, the HTML report
 with 8 boards' charts) stay in the measurement. The script prints the imxbench process's own
 CPU time and the machine's CPU load during each run, to show how busy the shared cores were.
+
+`--default-settings [--rounds N]` (issue 17) measures instead what a lab runs: `imxbench run
+--board ... --inventory ... --reports ... --format json` and nothing else, so each board gets
+its SoC's default delegates (i.MX 8M Plus: cpu@1t, cpu@4t, vx, gpu; i.MX 93: cpu@1t, cpu@2t,
+ethosu) sampled adaptively to 1%, with op profiles reused. Each side keeps its own reports
+dir across rounds (a lab's steady state: the profiles are measured once, in an unreported
+warm-up round, and its history grows). Rounds interleave three sides (the order alternates):
+`1 board` (b1, an i.MX 8M Plus: the longest plan), `8 boards` (one imxbench, b0-b7, mixed as
+above) and `8 processes`: 8 single-board imxbench runs started at once, one per board, each
+with its own reports dir. The last is the floor no one-process harness beats on this machine:
+the same boards' work with no shared interpreter, only the host's cores in common. Printed
+per side (medians): wall, imxbench's CPU, the emulated boards' CPU (their server and every
+benchmark_model, from /proc), the machine's busy share, benchmark_model processes per board
+(adaptive sampling: the count depends on each cell's noise) and the seconds of benchmark_model
+per board; then the P8 ratio, the ratio per process (8 boards' wall / the most processes any
+of them ran, against 1 board's wall / its processes) and the floor's ratio.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +123,206 @@ def inventory_of(emulators: list[RunningEmulator]) -> str:
     )
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds of `root`'s live descendants, their reaped children included (/proc)."""
+    children: dict[int, list[int]] = {}
+    seconds: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        seconds[pid] = sum(int(v) for v in fields[11:15]) / CLK_TCK  # utime stime cutime cstime
+    total, todo = 0.0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        total += seconds.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One side of one round."""
+
+    wall_s: float
+    imxbench_cpu_s: float
+    boards_cpu_s: float  # the emulated boards: SSH server and every process they ran
+    busy: float  # the machine's busy share (all cores, other users included)
+    processes: tuple[int, ...]  # benchmark_model processes, per board
+    board_time_s: tuple[float, ...]  # seconds of those processes' steps, per board (imxbench's)
+    start_s: float  # until every board has begun its steps (the slowest imxbench process)
+    end_s: float  # from the last board's last progress line to the exit (the slowest process)
+
+
+def board_work(doc: dict) -> dict[str, tuple[int, float]]:  # type: ignore[type-arg]
+    """Per board: benchmark_model processes run and their seconds (a reused profile ran none)."""
+    work: dict[str, tuple[int, float]] = {}
+    for row in json.loads((Path(doc["out_dir"]) / "results.json").read_text()):
+        if row.get("exit_status") is None or (
+            row["kind"] == "profile" and row.get("op_profile_from")
+        ):
+            continue
+        n, seconds = work.get(row["board"], (0, 0.0))
+        work[row["board"]] = (n + 1, seconds + (row["duration_s"] or 0.0))
+    return work
+
+
+def stamped(proc: subprocess.Popen[str], started: float, into: list[tuple[float, str]]) -> None:
+    """Read `proc`'s stderr to its end, each line with its arrival (s since `started`)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        into.append((time.perf_counter() - started, line.rstrip()))
+    proc.wait()
+    into.append((time.perf_counter() - started, "exit"))
+
+
+def phases(lines: list[tuple[float, str]]) -> tuple[float, float]:
+    """(start, end) of one imxbench process from its stamped progress lines: until its last
+    board began its steps; from its last board progress line to its exit."""
+    began = [t for t, line in lines if line.startswith("[") and "benchmark steps" in line]
+    last = [t for t, line in lines if line.startswith("[")]
+    return max(began, default=0.0), lines[-1][0] - max(last, default=lines[-1][0])
+
+
+def run_default(inventory: Path, jobs: list[tuple[str, Path]]) -> Sample:
+    """`imxbench run` at its defaults, one process per (boards, reports dir), all at once."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    boards_before = tree_cpu_s(os.getpid())  # only the emulators are running now
+    busy_before, total_before = busy_jiffies()
+    started = time.perf_counter()
+    procs = []
+    for boards, reports in jobs:
+        argv = [str(REPO / ".venv/bin/imxbench"), "run", "--board", boards]
+        argv += ["--inventory", str(inventory), "--reports", str(reports), "--format", "json"]
+        out = (reports.parent / f"{reports.name}.json").open("w")
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        lines: list[tuple[float, str]] = []
+        reader = threading.Thread(target=stamped, args=(proc, started, lines))
+        reader.start()
+        procs.append((proc, out, reader, lines))
+    for _, out, reader, _ in procs:
+        reader.join()
+        out.close()
+    wall = time.perf_counter() - started
+    busy_after, total_after = busy_jiffies()
+    boards_after = tree_cpu_s(os.getpid())
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    work: dict[str, tuple[int, float]] = {}
+    for (proc, _, _, lines), (boards, reports) in zip(procs, jobs, strict=True):
+        doc_path = reports.parent / f"{reports.name}.json"
+        if proc.returncode != 0:
+            sys.exit(f"imxbench run failed ({proc.returncode}): {lines[-10:]}")
+        doc = json.loads(doc_path.read_text())
+        assert not doc["failures"], doc["failures"]
+        assert {r["board"] for r in doc["summary"]} == set(boards.split(",")), doc["summary"]
+        work.update(board_work(doc))
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return Sample(
+        wall_s=wall,
+        imxbench_cpu_s=cpu,
+        boards_cpu_s=boards_after - boards_before,
+        busy=(busy_after - busy_before) / max(1, total_after - total_before),
+        processes=tuple(work[board][0] for board in sorted(work)),
+        board_time_s=tuple(work[board][1] for board in sorted(work)),
+        start_s=max(phases(lines)[0] for *_, lines in procs),
+        end_s=max(phases(lines)[1] for *_, lines in procs),
+    )
+
+
+def median_of(samples: list[Sample]) -> Sample:
+    """Field by field medians (per-board tuples: their medians board by board)."""
+
+    def per_board(values: list[tuple[float, ...]]) -> tuple[float, ...]:
+        return tuple(statistics.median(v) for v in zip(*values, strict=True))
+
+    return Sample(
+        wall_s=statistics.median(s.wall_s for s in samples),
+        imxbench_cpu_s=statistics.median(s.imxbench_cpu_s for s in samples),
+        boards_cpu_s=statistics.median(s.boards_cpu_s for s in samples),
+        busy=statistics.median(s.busy for s in samples),
+        processes=tuple(round(v) for v in per_board([s.processes for s in samples])),
+        board_time_s=per_board([s.board_time_s for s in samples]),
+        start_s=statistics.median(s.start_s for s in samples),
+        end_s=statistics.median(s.end_s for s in samples),
+    )
+
+
+def describe(label: str, s: Sample) -> str:
+    procs = s.processes
+    spread = f"{procs[0]}" if len(procs) == 1 else f"{min(procs)}-{max(procs)}"
+    return (
+        f"{label:<12} wall {s.wall_s:5.1f} s, imxbench CPU {s.imxbench_cpu_s:4.1f} s, boards' "
+        f"CPU {s.boards_cpu_s:5.1f} s, machine {100 * s.busy:3.0f}% busy, {spread} processes "
+        f"per board ({sum(procs)} in all) of {sum(s.board_time_s) / max(1, sum(procs)):.2f} s "
+        f"each, {max(s.board_time_s):4.1f} s of them on the busiest board; start "
+        f"{s.start_s:.2f} s, end {s.end_s:.2f} s"
+    )
+
+
+def main_default(rounds: int) -> None:
+    """--default-settings: 1 board, 8 boards in one imxbench, 8 imxbench processes at once."""
+    socs = ["imx8mp" if i % 2 else "imx93" for i in range(BOARDS)]
+    with ThreadPoolExecutor(BOARDS) as pool:
+        emulators = list(pool.map(start_emulator, socs))
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            inventory = tmp / "boards.yaml"
+            inventory.write_text(inventory_of(emulators))
+            names = [f"b{i}" for i in range(BOARDS)]
+            sides = {
+                "1 board": [("b1", tmp / "one")],
+                "8 boards": [(",".join(names), tmp / "eight")],
+                "8 processes": [(name, tmp / f"sep-{name}") for name in names],
+            }
+            samples: dict[str, list[Sample]] = {side: [] for side in sides}
+            for r in range(rounds + 1):  # round 0: the op profiles measured, not reported
+                order = list(sides) if r % 2 else list(reversed(sides))
+                for side in order:
+                    sample = run_default(inventory, sides[side])
+                    loads = os.getloadavg()
+                    tag = "warm-up" if r == 0 else f"round {r}"
+                    print(f"  {tag:<8} {describe(side, sample)}; load {loads[0]:.2f}", flush=True)
+                    if r:
+                        samples[side].append(sample)
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+    one, eight, floor = (median_of(samples[side]) for side in sides)
+    print(f"medians of {rounds} interleaved rounds (load averages now {os.getloadavg()}):")
+    for side, s in zip(sides, (one, eight, floor), strict=True):
+        print(f"  {describe(side, s)}")
+    per_process = (eight.wall_s / max(eight.processes)) / (one.wall_s / one.processes[0])
+    cores = os.cpu_count() or 1
+    print(
+        f"  the {BOARDS} emulated boards' CPU alone needs {eight.boards_cpu_s / cores:.1f} s of "
+        f"this machine's {cores} cores (1 board: {one.boards_cpu_s / cores:.1f} s); real "
+        "boards each bring their own"
+    )
+    print(
+        f"P8 (default settings): 1 board {one.wall_s:.1f} s, {BOARDS} boards in parallel "
+        f"{eight.wall_s:.1f} s: ratio {eight.wall_s / one.wall_s:.2f}x (target <= 1.2x); per "
+        f"process {per_process:.2f}x; {BOARDS} separate imxbench processes "
+        f"{floor.wall_s:.1f} s = {floor.wall_s / one.wall_s:.2f}x (no shared interpreter)"
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--default-settings", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if args.default_settings:
+        main_default(args.rounds)
+        return
     socs = ["imx8mp" if i % 2 else "imx93" for i in range(BOARDS)]
     with ThreadPoolExecutor(BOARDS) as pool:
         emulators = list(pool.map(start_emulator, socs))

@@ -123,3 +123,13 @@ def fixture_pg_server() -> Iterator[PgServer]:
             timeout=60,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], name="db_url")
+def fixture_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty results database on each backend: a SQLite file not yet made, and a
+    new PostgreSQL database of the session's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite'}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.fresh_url()

@@ -16,6 +16,10 @@ A dropped connection is re-opened with backoff, as in the benchmark phase, and t
 in flight runs again; a failed upload, or a board that stays away, fails the phase (PhaseFailed:
 the run is partial, the benchmark results are kept). A cancel (Ctrl-C, SIGTERM) kills the
 evaluation in flight on the board and starts no other.
+
+Each evaluation that ran to its end is journaled (accuracy/journal.py, fsynced as it ends): a
+`run --resume` makes its cell again from its result file instead of running it; a failed one,
+or one a death cut short, runs again.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from imxbench.accuracy.files import (
     write_predictions,
 )
 from imxbench.accuracy.host_reference import HostModel, ModelOutputs
+from imxbench.accuracy.journal import JournaledCell, journal_cell, kept_evaluations
 from imxbench.accuracy.preprocess import Preprocessing, preprocess, preprocessing_for
 from imxbench.accuracy.preprocess_check import SanityCheck, check_preprocessing
 from imxbench.analysis.accuracy_stats import (
@@ -218,21 +223,72 @@ class Evaluation:
         cpu_count = int((facts.raw.get("cpu_count") if facts else 0) or 1)
         chosen = {s.name: _cell_for(s, benchmarked, cpu_count) for s in specs}
         cells: list[AccuracyCell] = []
-        say(
-            ProgressEvent(
-                board.name,
-                "accuracy",
-                f"{len(self.dataset)} images; uploading data and script",
-                "accuracy",
-                phase="accuracy",
-            )
-        )
         try:
-            self._evaluate(conn, facts, deployed, specs, chosen, cells, out_dir, say)
+            todo = self._reuse_journaled(board, deployed, specs, cells, out_dir, say)
+            if todo:
+                say(
+                    ProgressEvent(
+                        board.name,
+                        "accuracy",
+                        f"{len(self.dataset)} images; uploading data and script",
+                        "accuracy",
+                        phase="accuracy",
+                    )
+                )
+                self._evaluate(conn, facts, deployed, todo, chosen, cells, out_dir, say)
         finally:
             with self._lock:
                 self.cells.extend(cells)
         return cells
+
+    def _reuse_journaled(
+        self,
+        board: Board,
+        deployed: dict[str, str],
+        specs: list[DelegateSpec],
+        cells: list[AccuracyCell],
+        out_dir: Path,
+        say: Progress,
+    ) -> list[DelegateSpec]:
+        """On `--resume`: the evaluations that had finished (accuracy/journal.py) become cells
+        again, from their result files, without running; returns the specs still to evaluate
+        (all of them in a fresh run directory)."""
+        journaled = kept_evaluations(out_dir, board.name, self.packed_sha256, deployed)
+        todo: list[DelegateSpec] = []
+        for spec in specs:
+            entry = journaled.get(spec.name)
+            cell = self._journaled_cell(board, spec, entry, out_dir) if entry else None
+            if cell is None:
+                todo.append(spec)
+                continue
+            cells.append(cell)
+            say(
+                ProgressEvent(
+                    board.name,
+                    "accuracy",
+                    f"kept from before the resume: {_outcome(cell)}",
+                    f"accuracy {spec.name}",
+                    phase="accuracy",
+                    status="ok",
+                )
+            )
+        return todo
+
+    def _journaled_cell(
+        self, board: Board, spec: DelegateSpec, entry: JournaledCell, out_dir: Path
+    ) -> AccuracyCell | None:
+        """A journaled evaluation's cell, its metrics computed again from its result file as
+        they were when it ran (None: the file cannot be read, so it runs again)."""
+        local = RunDir(out_dir).accuracy_file(board.name, spec.name, "npz")
+        if entry.graph is None:
+            return None
+        try:
+            result = read_board_result(local, len(self.dataset), self.classes)
+        except (OSError, ValueError, KeyError):
+            return None
+        target = _Target(spec, entry.cell, entry.threads, entry.graph)
+        cell = self._cell(board, target, result, local, time.monotonic())
+        return dataclasses.replace(cell, duration_s=entry.duration_s)
 
     def _evaluate(
         self,
@@ -317,6 +373,7 @@ class Evaluation:
             if conn.cancel.is_set():
                 raise Cancelled()  # the evaluation was killed under us: not a result
             cells.append(cell)
+            journal_cell(out_dir, cell, self.packed_sha256)  # --resume keeps it from now on
             say(
                 ProgressEvent(
                     board.name,

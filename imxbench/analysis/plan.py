@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imxbench.analysis.sampling import SamplingPolicy
+from imxbench.analysis.sampling import MIN_PROCESSES, SamplingPolicy
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.model.facts import VX_DELEGATE_LIBRARY, BoardFacts
 
@@ -265,6 +265,14 @@ def _with_npu_profile(
         at = argv.index(f"--external_delegate_path={spec.external_delegate_path}") + 1
         argv.insert(at, f"--external_delegate_options={options}")
     return argv, {**env, **profile.env}
+
+
+def expected_processes(step: Step, settings: RunSettings) -> int:
+    """How many benchmark_model processes a planned step is expected to become (the progress
+    bar's count): an adaptive cell's timed template at least the fewest with an interval
+    (sampling.MIN_PROCESSES; the pipeline corrects the count as the cell goes on: fewer when
+    its cold process counts as one, more when its data ask for them), every other step one."""
+    return MIN_PROCESSES if step.kind == "timed" and settings.precision is not None else 1
 
 
 def adaptive_argv(argv: Sequence[str], num_runs: int, warmup_secs: float) -> list[str]:

@@ -2,9 +2,11 @@
 
 One row per benchmark_model process: (run, board, cell, kind, repetition). `kind` is `timed`
 (the repetitions the statistics use), `cold` (NPU graph cache cleared first) or `profile`
-(op profiling on; never used for latency). A cell whose delegate cannot run the model has one
-row instead, kind and status `skipped`, the reason in `error` (and in a few words in
-`skip_reason`): no process ran, nothing failed.
+(op profiling on; never used for latency). An adaptive run's cold process whose timed phase was
+steady is a repetition too (`counted_as_repetition`: `repetition_rows`); its first inference
+and initialisation stay the cold numbers, never the warm ones. A cell whose delegate cannot run
+the model has one row instead, kind and status `skipped`, the reason in `error` (and in a few
+words in `skip_reason`): no process ran, nothing failed.
 Derived values:
 - `speedup_vs_cpu`: the board's fastest CPU variant (median of its timed repetitions) divided
   by this row's steady-state average;
@@ -77,8 +79,20 @@ def build_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
+def repetition_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows a cell's latency statistics use: its ok `timed` processes and, in an adaptive
+    run, its `cold` process when that counted as one of them (`counted_as_repetition`: the same
+    command, a steady timed phase; run/pipeline.py _count_cold)."""
+    if df.empty or "kind" not in df:
+        return df
+    counted = df["kind"] == "timed"
+    if "counted_as_repetition" in df:
+        counted |= (df["kind"] == "cold") & df["counted_as_repetition"].isin([True])
+    return df[counted & (df["status"] == "ok")]
+
+
 def _speedups(df: pd.DataFrame) -> pd.Series:
-    ok = df[(df["kind"] == "timed") & (df["status"] == "ok")]
+    ok = repetition_rows(df)
     cpu = ok[ok["delegate"] == "cpu"].groupby(["board", "cell"])["inference_avg_us"].median()
     best = cpu.groupby(level="board").min()
     baseline = df["board"].map(best)
@@ -97,20 +111,33 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     if "op_profile_from" not in df:  # no profile reused (run --op-profile auto)
         df = df.assign(op_profile_from=None)
     timed = df[(df["kind"] == "timed") & (df["status"] == "ok")]
-    agg = timed.groupby(keys).agg(
-        reps=("inference_avg_us", "count"),
-        latency_ms=("inference_avg_us", lambda s: s.median() / 1000),
-        spread_pct=("inference_avg_us", lambda s: 100 * (s.max() - s.min()) / s.median()),
-        p5_ms=("inference_p5_us", lambda s: s.median() / 1000),
-        p95_ms=("inference_p95_us", lambda s: s.median() / 1000),
+    agg = (
+        repetition_rows(df)
+        .groupby(keys)
+        .agg(
+            reps=("inference_avg_us", "count"),
+            latency_ms=("inference_avg_us", lambda s: s.median() / 1000),
+            spread_pct=("inference_avg_us", lambda s: 100 * (s.max() - s.min()) / s.median()),
+            p5_ms=("inference_p5_us", lambda s: s.median() / 1000),
+            p95_ms=("inference_p95_us", lambda s: s.median() / 1000),
+            init_ms=("init_us", lambda s: s.median() / 1000),
+            first_ms=("first_inference_us", lambda s: s.median() / 1000),
+            memory_mb=("memory_overall_mb", "median"),
+            speedup=("speedup_vs_cpu", "median"),
+            precision_pct=("inference_avg_us", _precision_pct),
+            ci_low_ms=("inference_avg_us", lambda s: _interval_ms(s, "low")),
+            ci_high_ms=("inference_avg_us", lambda s: _interval_ms(s, "high")),
+        )
+    )
+    # initialisation, first inference and memory: warm processes only (a cold one compiles)
+    warm = timed.groupby(keys).agg(
         init_ms=("init_us", lambda s: s.median() / 1000),
         first_ms=("first_inference_us", lambda s: s.median() / 1000),
         memory_mb=("memory_overall_mb", "median"),
-        speedup=("speedup_vs_cpu", "median"),
-        precision_pct=("inference_avg_us", _precision_pct),
-        ci_low_ms=("inference_avg_us", lambda s: _interval_ms(s, "low")),
-        ci_high_ms=("inference_avg_us", lambda s: _interval_ms(s, "high")),
     )
+    for column in warm:
+        agg[column] = warm[column]
+    agg["cold_counted"] = agg.index.isin(_cold_counted(df))
     cold = (
         df[(df["kind"] == "cold") & (df["status"] == "ok")]
         .groupby(keys)["first_inference_us"]
@@ -140,6 +167,13 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
     return out.reset_index()
+
+
+def _cold_counted(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(board, cell) of the cells whose cold process counted as a repetition."""
+    rows = repetition_rows(df)
+    cold = rows[rows["kind"] == "cold"]
+    return list(zip(cold["board"], cold["cell"], strict=True))
 
 
 def _precision_pct(latencies_us: pd.Series) -> float | None:

@@ -26,6 +26,12 @@ reasonable time", ISMM 2013):
   the process's own p95 with probability 5%. When the cell's processes show significantly more
   such slow starts (binomial tail < 1%), the warm-up was too short: it doubles, and the
   processes measured with the shorter one are set aside.
+* The cold process (an NPU cell's first, its graph cache emptied) ran the same command as the
+  first timed processes: its timed phase, after its warm-up, is one more steady-state sample
+  when its own first timed inference shows the warm-up reached the steady state (`steady`,
+  the criterion above for one process). It then counts as a process (`Process.cold`) for the
+  interval and the stopping rule, but neither for the seconds spent (--max-seconds counts the
+  timed processes) nor for a process's fixed cost (its start-up includes the graph compile).
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ class Process:
     warmup_secs: float
     first_timed_us: float | None = None
     p95_us: float | None = None
+    cold: bool = False
+    """The cell's cold process, counted because it was `steady` (module doc)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,12 @@ def precision_of(values: Sequence[float]) -> float | None:
     return None if interval is None else interval.precision
 
 
+def steady(first_timed_us: float | None, p95_us: float | None) -> bool:
+    """Whether one process's warm-up reached the steady state, as far as its own numbers tell:
+    its first timed inference is not above its p95 (unknown either way: not steady)."""
+    return first_timed_us is not None and p95_us is not None and first_timed_us <= p95_us
+
+
 def slow_starts(processes: Sequence[Process]) -> bool:
     """True when significantly many processes' first timed inference exceeds their p95: the
     warm-up did not reach the steady state (binomial tail below SLOW_START_ALPHA)."""
@@ -163,6 +177,12 @@ def inferences_per_process(processes: Sequence[Process], policy: SamplingPolicy)
         for p in processes
         if p.std_us is not None and p.count is not None and p.count > 1
     ]
+    # the cold process's fixed cost includes the graph compile: not a process's
+    costed = [
+        (p.latency_us, p.count, p.duration_s)
+        for p in processes
+        if not p.cold and p.std_us is not None and p.count is not None and p.count > 1
+    ]
     if len(usable) < 3:
         return policy.first_runs
     latencies = [latency for latency, _, _, _ in usable]
@@ -172,8 +192,8 @@ def inferences_per_process(processes: Sequence[Process], policy: SamplingPolicy)
     mean_count = sum(count for _, _, count, _ in usable) / len(usable)
     between = max(between_total - within / mean_count, 1e-12 * mean * mean)
     cost_inference_s = mean / 1e6
-    fixed_s = [max(d - count * latency / 1e6, 0.0) for latency, _, count, d in usable]
-    cost_process_s = max(sum(fixed_s) / len(fixed_s), cost_inference_s)
+    fixed_s = [max(d - count * latency / 1e6, 0.0) for latency, count, d in costed]
+    cost_process_s = max(sum(fixed_s) / max(len(fixed_s), 1), cost_inference_s)
     optimum = math.sqrt(cost_process_s / cost_inference_s * within / between)
     # Three processes estimate a small between-process variance poorly (it can come out ~0,
     # which would ask for thousands of inferences): the timed phase is kept no longer than the
@@ -189,7 +209,7 @@ def next_process(processes: Sequence[Process], policy: SamplingPolicy) -> Next:
     if counted and slow_starts(counted) and warmup * 2 <= policy.max_warmup_secs:
         warmup *= 2  # the processes of the shorter warm-up no longer count (usable())
         counted = []
-    spent = sum(p.duration_s for p in processes)
+    spent = sum(p.duration_s for p in processes if not p.cold)
     interval = median_interval([p.latency_us for p in counted])
     if interval is not None and interval.precision <= policy.precision:
         return Next(True, f"precision {100 * interval.precision:.2f}% reached")

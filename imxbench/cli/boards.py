@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ def boards(ctx: click.Context, inventory_path: Path, fmt: str) -> None:
     inventory = load_inventory(inventory_path)
     rows = [_board_row(b) for b in inventory.boards.values()]
     if fmt == "json":
+        import json  # here: the text listing does without it (issue 17, startup)
+
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
@@ -82,6 +83,8 @@ def boards_probe(inventory_path: Path, name: str, emulate: bool, fmt: str) -> No
     ):
         facts = probe_board(session)
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(facts.to_dict(), indent=2))
         return
     raw = facts.raw

@@ -1,5 +1,6 @@
-"""`imxbench run --dry-run`: print the plan (run/dry_run.py); write nothing, and connect to no
-board (`--dry-run=probe`: only the read-only probe)."""
+"""`imxbench run --dry-run` and `nightly --dry-run`: print the plan (run/dry_run.py,
+run/nightly_dry_run.py); write nothing, and connect to no board (`--dry-run=probe`: only the
+read-only probe)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from imxbench.model.facts import BoardFacts
 
 if TYPE_CHECKING:
     from imxbench.analysis.plan import RunSettings
+    from imxbench.run.nightly import NightlyConfig
 
 
 ACCURACY_NOTE = (
@@ -63,6 +65,31 @@ def print_plan(
                 echo(f"\naccuracy: {ACCURACY_NOTE}")
     if fmt == "json":
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+
+
+def print_night_plan(
+    boards: Sequence[Board],
+    models: Sequence[Path],
+    config: NightlyConfig,
+    db_url: str | None,
+    fmt: str,
+    facts: Mapping[str, BoardFacts] | None = None,
+) -> None:
+    """`nightly --dry-run`: each model's night (run/nightly_dry_run.py), as text or json."""
+    from dataclasses import replace
+
+    from imxbench.run.nightly_dry_run import plan_night, render_night_text
+
+    nights = []
+    for model in models:
+        if not model.is_file():
+            raise ConfigError(f"{model}: model file not found (--model)")
+        nights.append(plan_night(boards, replace(config, model=model), db_url, facts))
+    if fmt == "json":
+        documents = [n.to_dict(probed=facts is not None) for n in nights]
+        click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+    else:
+        echo(render_night_text(nights, probed=facts is not None))
 
 
 def probe_boards(boards: Sequence[Board], emulation: Any) -> dict[str, BoardFacts]:

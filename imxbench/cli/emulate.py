@@ -47,7 +47,7 @@ def emulate(soc: str, bsp: str | None, port: int, state_dir: Path | None, noise_
 
     \b
     Examples:
-      imxbench emulate --soc imx8mp --port 2222   # then: ssh -p 2222 root@127.0.0.1
+      imxbench emulate --soc imx8mp --port 2222  # ssh -p 2222 root@127.0.0.1
       imxbench emulate --soc imx93 --bsp lf-5.15
     """
     from imxbench.emulator.launcher import serve

@@ -144,7 +144,7 @@ def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> 
 
     \b
     Examples:
-      imxbench baseline set latest          # accept tonight's timings as the new normal
+      imxbench baseline set latest   # accept tonight's timings as normal
       imxbench baseline set 20261203-0200 --name release-6.12
     """
     from imxbench.history.store import open_store

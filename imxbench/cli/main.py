@@ -6,16 +6,65 @@ Exit codes: 0 success; 1 a benchmark cell failed or a regression was found; 2 ba
 
 import signal
 import sys
+from importlib import import_module
+from typing import Any
 
 import click
 
 from imxbench import __version__
-from imxbench.cli import boards, emulate, history, lab, nightly, parse_log, report, run
 from imxbench.cli.output import echo
 from imxbench.errors import ImxbenchError
 
+COMMANDS = {
+    "boards": "imxbench.cli.boards:boards",
+    "run": "imxbench.cli.run:run",
+    "report": "imxbench.cli.report:report",
+    "history": "imxbench.cli.history:history",
+    "compare": "imxbench.cli.history:compare",
+    "baseline": "imxbench.cli.history:baseline",
+    "nightly": "imxbench.cli.nightly:nightly",
+    "lab": "imxbench.cli.lab:lab_group",
+    "emulate": "imxbench.cli.emulate:emulate",
+    "parse-log": "imxbench.cli.parse_log:parse_log_command",
+}
+"""Every command: its name and where it is defined ("module:attribute"), imported when used."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is used (issue 17:
+    `imxbench boards` loads the boards module, not those of run, report or history).
+
+    `--help` still loads every command (the listing shows each one's short help), and so does
+    an unknown name (click's "Did you mean" looks among all the names).
+    """
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = lazy_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            module, attribute = self.lazy_commands[cmd_name].split(":")
+            self.add_command(getattr(import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and args[0] not in self.lazy_commands:
+            for name in self.lazy_commands:  # an unknown name: suggestions need them all
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="imxbench")
 def cli() -> None:
     """On-device benchmarking of TFLite models on NXP i.MX boards.
@@ -23,24 +72,9 @@ def cli() -> None:
     \b
     Examples:
       imxbench run --board imx8mp --emulate   # a first run, on an emulated board
-      imxbench nightly --emulate              # each cell judged against its history
+      imxbench nightly --emulate              # each cell judged on its history
       imxbench run --help                     # every command: options, examples
     """
-
-
-for command in (
-    boards.boards,
-    run.run,
-    report.report,
-    history.history,
-    history.compare,
-    history.baseline,
-    nightly.nightly,
-    lab.lab_group,
-    emulate.emulate,
-    parse_log.parse_log_command,
-):
-    cli.add_command(command)
 
 
 def _interrupted(exc: BaseException | None) -> None:

@@ -20,6 +20,7 @@ from imxbench.cli.options import (
     REPORTS,
     SLOWDOWN,
     benchmark_settings,
+    dry_run_option,
     emulation_for,
     emulation_note,
     model_entries,
@@ -120,6 +121,11 @@ if TYPE_CHECKING:
     help="Tests: JSON {board: {fault: value}} set on each emulated board after boot.",
 )
 @INVENTORY
+@dry_run_option(
+    "Print each board's commands with the nightly's settings (as `run --dry-run`) and "
+    "what each cell would be judged against (history, baseline, its series' nights), read "
+    "only; writes nothing. --dry-run=probe runs only the read-only probe on each board."
+)
 @FORMAT
 def nightly(
     board_names: str,
@@ -144,6 +150,7 @@ def nightly(
     emulator_noise: float,
     emulator_faults: str | None,
     inventory_path: Path,
+    dry_run: str | None,
     fmt: str,
 ) -> None:
     """The lab's regression job: every board (or a tag) in parallel, each locked, each cell
@@ -153,9 +160,10 @@ def nightly(
     \b
     Examples:
       imxbench nightly --emulate
-      imxbench nightly --tag lab1 --db postgresql://ci@db/imxbench --junit junit.xml
+      imxbench nightly --tag lab1 --db postgresql://db/imxbench --junit junit.xml
       imxbench nightly --emulate --slowdown vx=8%   # watch a regression be caught
-      imxbench nightly --emulate --models models/models.yaml   # each model judged on its own
+      imxbench nightly --emulate --models models/models.yaml  # per-model verdicts
+      imxbench nightly --tag lab1 --dry-run   # plan + baselines, runs nothing
     """
     from imxbench.board.connect import Emulation
     from imxbench.cli.progress_display import ProgressDisplay
@@ -178,7 +186,8 @@ def nightly(
         click.echo(f"shard {shard}: {shown}", err=True)
     entries = model_entries(model_paths, models_file)
     model = entries[0].path
-    writable_dir(reports_dir, "--reports")
+    if not dry_run:  # a dry run writes nothing, not even the reports folder
+        writable_dir(reports_dir, "--reports")
     emulation: bool | Emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     if emulate and (emulator_faults or emulator_noise != 1.0):
         faults = dict(emulation.faults) if isinstance(emulation, Emulation) else {}
@@ -205,6 +214,12 @@ def nightly(
         night=night,
         shard=shard,
     )
+    if dry_run:  # nothing is sent (but the probe), nothing is written (cli/dry_run.py)
+        from imxbench.cli.dry_run import print_night_plan, probe_boards
+
+        probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
+        print_night_plan(boards_, [e.path for e in entries], config, db_url, fmt, probed)
+        return
     if len(entries) > 1 or models_file is not None:  # one night per model (run/nightly_matrix.py)
         from imxbench.cli.nightly_matrix import nightly_models
 

@@ -54,6 +54,20 @@ MODELS = click.option(
 )
 
 
+def dry_run_option(help_text: str) -> Callable[[Any], Any]:
+    """`--dry-run[=probe]` (run, nightly): None, "offline" (the bare flag: no connection) or
+    "probe" (only the read-only probe on each board); `help_text` says what the command
+    prints."""
+    return click.option(
+        "--dry-run",
+        type=click.Choice(["offline", "probe"]),
+        is_flag=False,
+        flag_value="offline",
+        default=None,
+        help=help_text,
+    )
+
+
 def option_group(
     target: str, build: Callable[..., Any], options: list[tuple[str, Callable[[Any], Any]]]
 ) -> Callable[[Any], Any]:

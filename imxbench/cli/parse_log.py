@@ -21,8 +21,8 @@ def parse_log_command(log_file: Path, fmt: str) -> None:
 
     \b
     Examples:
-      imxbench parse-log board.log
-      ssh root@board benchmark_model --graph=m.tflite 2>&1 | tee m.log; imxbench parse-log m.log
+      # capture: ssh board benchmark_model --graph=m.tflite >m.log 2>&1
+      imxbench parse-log m.log
       imxbench parse-log m.log --format json | jq '.[0].inference_avg_us'
     """
     from imxbench.analysis.benchmark_log import parse_log, runs_to_json

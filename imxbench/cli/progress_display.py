@@ -54,7 +54,8 @@ class ProgressDisplay:
         line = terminal_safe(event.line)  # board output may carry escape sequences
         with self._lock:
             if not self._live:
-                self._write(line + "\n")
+                if event.kind != "planned" or event.message:  # a silent re-plan: no line
+                    self._write(line + "\n")
                 return
             lasting = self._track(event)
             self._clear_bar()

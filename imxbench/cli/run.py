@@ -21,6 +21,7 @@ from imxbench.cli.options import (
     WIDE,
     accuracy_options,
     benchmark_settings,
+    dry_run_option,
     emulation_for,
     emulation_note,
     model_entries,
@@ -64,16 +65,11 @@ if TYPE_CHECKING:
 @EMULATOR_BSP
 @SLOWDOWN
 @INVENTORY
-@click.option(
-    "--dry-run",
-    type=click.Choice(["offline", "probe"]),
-    is_flag=False,
-    flag_value="offline",
-    default=None,
-    help="Print every command each board would get (probe, uploads, Vela, each "
+@dry_run_option(
+    "Print every command each board would get (probe, uploads, Vela, each "
     "benchmark_model line with its env), quoted as sent, with the assumptions made; writes "
     "nothing. --dry-run connects to no board; --dry-run=probe runs only the read-only probe "
-    "on each board so that the plan uses its facts.",
+    "on each board so that the plan uses its facts."
 )
 @click.option(
     "--format",
@@ -108,9 +104,10 @@ def run(
     \b
     Examples:
       imxbench run --board imx8mp --emulate
-      imxbench run --board imx93 --delegate cpu,ethosu --dataset cifar-10-batches-py --limit 500
+      imxbench run --board imx93 --delegate cpu,ethosu --emulate
+      imxbench run --board imx93 --dataset cifar-10-batches-py --limit 500
       imxbench run --board all --format json > run.json
-      imxbench run --board imx8mp,imx93 --emulate --model a.tflite --model b.tflite
+      imxbench run --board imx8mp,imx93 --emulate --model a.tflite,b.tflite
       imxbench run --board imx8mp --emulate --models models/models.yaml
       imxbench run --board all --dry-run --npu-profile
       imxbench run --board imx93 --emulate --emulate-bsp lf-5.15 --dry-run=probe

@@ -234,6 +234,29 @@ def judge_run(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[CellVerdict, ...]:
     """Tonight's run (not yet recorded, or recorded) against its series' histories."""
+    history = series_histories(store, record, policy)
+    missing = missing_cells(store, record, history.named)
+    return judge(record, history.points, history.accepted, missing, thresholds, notes=history.notes)
+
+
+@dataclass(frozen=True)
+class SeriesHistories:
+    """What each cell of a run is judged against (`series_histories`)."""
+
+    points: Mapping[Key, Sequence[SeriesPoint]]
+    """(board, cell) -> the series' earlier points, oldest first (as `judge` takes them)."""
+    accepted: frozenset[str]
+    """The run ids accepted as baselines (`baseline set`; with `named`, the named run)."""
+    notes: Mapping[Key, str]
+    """Why a cell has no baseline under `named` (another series, no such cell, ...)."""
+    named: RunRecord | None
+    """The named baseline run (`named` policy), else None."""
+
+
+def series_histories(store: Store, record: RunRecord, policy: BaselinePolicy) -> SeriesHistories:
+    """The history of each cell of `record` from the store, read only: the same for
+    `judge_run` and for `nightly --dry-run`'s preview of what a night would be judged against
+    (history/preview.py)."""
     kinds = (record.header.kind,)
     before = (record.header.started_at, record.header.run_id)
     named: RunRecord | None = None
@@ -262,8 +285,13 @@ def judge_run(
         if named is not None:
             points, notes[key] = _from_named(points, named, record, cell, policy.name)
         histories[key] = points
-    missing = _missing(store, record, named, kinds, before)
-    return judge(record, histories, accepted, missing, thresholds, notes=notes)
+    return SeriesHistories(histories, frozenset(accepted), notes, named)
+
+
+def missing_cells(store: Store, record: RunRecord, named: RunRecord | None) -> list[Missing]:
+    """The cells of the board's previous comparable run that `record` does not have."""
+    before = (record.header.started_at, record.header.run_id)
+    return _missing(store, record, named, (record.header.kind,), before)
 
 
 def _from_named(

@@ -444,11 +444,33 @@ class Store:
             return {str(r[0]) for r in conn.execute(select(baselines.c.run_id))}
 
 
-def open_store(url: str | None, reports_dir: Path = Path("reports"), create: bool = True) -> Store:
+def history_location(url: str | None, reports_dir: Path) -> str:
+    """Where `--db` points, for people: the URL with any password hidden."""
+    full = database_url(url, reports_dir)
+    try:
+        return make_url(full).render_as_string(hide_password=True)
+    except ArgumentError:
+        return full
+
+
+class NoHistory(ConfigError):
+    """`open_store(create=False)`: no results history there yet (no SQLite file, or a database
+    without imxbench's tables); with `upgrade=False` also one an older imxbench wrote, which
+    opening would migrate. Nothing was created or changed."""
+
+
+def open_store(
+    url: str | None,
+    reports_dir: Path = Path("reports"),
+    create: bool = True,
+    upgrade: bool = True,
+) -> Store:
     """Open (and migrate) the results history at `url` (None: the default SQLite file).
 
     `create=False` (the read-only commands: history, compare, baseline list): a SQLite file
-    that does not exist is a ConfigError naming it, never a new empty database."""
+    that does not exist, or a database without imxbench's tables, is a NoHistory naming it,
+    never a new empty database. `upgrade=False` (`nightly --dry-run`, which writes nothing):
+    an older schema is a NoHistory too, not migrated."""
     full = database_url(url, reports_dir)
     try:
         parsed = make_url(full)
@@ -467,11 +489,19 @@ def open_store(url: str | None, reports_dir: Path = Path("reports"), create: boo
     store = Store(engine, where)
     try:
         with store.engine.begin() as conn:
-            if not create and current_version(conn) == 0:
+            found = current_version(conn) if not (create and upgrade) else None
+            if found == 0:
                 engine.dispose()
-                raise ConfigError(
+                raise NoHistory(
                     f"{where}: no imxbench results history in this database",
                     "`imxbench run` or `nightly` with this --db creates it",
+                )
+            if found and found < SCHEMA_VERSION and not upgrade:
+                engine.dispose()
+                raise NoHistory(
+                    f"{where}: results schema version {found}, older than this imxbench's "
+                    f"({SCHEMA_VERSION})",
+                    "`imxbench run` or `nightly` with this --db migrates it",
                 )
             migrate(conn, SCHEMA_VERSION, where)
     except OperationalError as exc:
@@ -489,7 +519,7 @@ def _sqlite_file(path: Path, create: bool) -> None:
     """The SQLite file's folder made (create) or the file required (not create)."""
     if not create:
         if not path.is_file():
-            raise ConfigError(
+            raise NoHistory(
                 f"{path}: no results database there",
                 "check --db / --reports; `imxbench run` and `nightly` create it",
             )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imxbench.analysis.results import repetition_rows
 from imxbench.report.accelerators import accelerator, partition_label
 from imxbench.report.accuracy_charts import accuracy_chart, confusion_chart, per_class_chart
 from imxbench.report.data import ReportData
@@ -100,7 +101,7 @@ def _note(ax: Any, text: str, xy: tuple[Any, Any], size: float = MIN_FONT_PT, dx
 def latency_chart(results: pd.DataFrame) -> Chart | None:
     """Per board: each cell's median latency (diamond), its repetitions (dots) and the
     p5–p95 range of the inferences over all repetitions (bar). Log scale."""
-    timed = _ok_rows(results, "timed")
+    timed = repetition_rows(results) if "kind" in results else results.iloc[0:0]
     if timed.empty:
         return None
     boards = boards_of(timed)

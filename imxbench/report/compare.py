@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from imxbench import __version__
+from imxbench.analysis.results import repetition_rows
 from imxbench.report.data import ACCURACY_STATUS, History, ReportData, load_run
 from imxbench.report.formats import comparison_format
 from imxbench.report.headline import headline
@@ -109,7 +110,7 @@ def _p5_p95(results: pd.DataFrame) -> dict[tuple[str, str], tuple[float | None, 
     needed = {"kind", "status", "inference_p5_us", "inference_p95_us"}
     if results.empty or not needed <= set(results):
         return {}
-    timed = results[(results["kind"] == "timed") & (results["status"] == "ok")]
+    timed = repetition_rows(results)
     out: dict[tuple[str, str], tuple[float | None, float | None]] = {}
     for (board, cell), reps in timed.groupby(["board", "cell"], sort=False):
         low = float(reps["inference_p5_us"].min()) / 1000
@@ -183,6 +184,11 @@ def comparison_view(data: ComparisonData) -> dict[str, Any]:
     notes = []
     if a.model != b.model:
         notes.append(f"The runs measured different models: {a.model} and {b.model}.")
+    elif a.model_sha256 and b.model_sha256 and a.model_sha256 != b.model_sha256:
+        notes.append(
+            f"The runs measured different models of the same file name {a.model} (sha256 "
+            f"{a.model_sha256[:12]} and {b.model_sha256[:12]})."
+        )
     return {
         "page": {
             "title": f"imxbench · {a.run_id} → {b.run_id}",

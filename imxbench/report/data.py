@@ -31,6 +31,7 @@ import pandas as pd
 
 from imxbench.analysis.results import summarize
 from imxbench.errors import ConfigError
+from imxbench.model.series import series_settings
 from imxbench.report.model_facts import ModelFactsSource, load_model_facts
 from imxbench.rundir.layout import RunDir, read_optional_json
 
@@ -55,6 +56,11 @@ class RunMeta:
     """What the emulated boards were asked to be (BSP, --slowdown), as run.json says."""
     kind: str | None = None
     """run | nightly, as run.json says (None: written before run.json said it)."""
+    model_sha256: str | None = None
+    """The model file's sha256, as run.json says (None: written before run.json said it)."""
+    series_settings: str | None = None
+    """The settings that make a series, as the history keys it (model/series.py: without the
+    repetition count); the trends match runs by it with the model's sha256 and `emulated`."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,8 @@ def load_meta(run_dir: Path) -> RunMeta:
         status=_str(doc.get("status")),
         emulation=_str(doc.get("emulation")),
         kind=_str(doc.get("kind")),
+        model_sha256=_str(doc.get("model_sha256")),
+        series_settings=series_settings(dict(doc.get("settings") or {})),
     )
 
 

@@ -1,4 +1,10 @@
-"""History for the report's trends: earlier run directories of the same model.
+"""History for the report's trends: earlier run directories of the same series.
+
+A trend is what the regression detector calls a series (model/series.py SeriesKey): the same
+model by its sha256 (not its file name: models/a/model.tflite and models/b/model.tflite, or a
+retrained model.tflite, are different models), the same settings but the repetition count,
+emulated or real; board and cell are the points' own. So a chart never mixes what the verdicts
+keep apart (`same_series`).
 
 The default source is the run directories under one reports directory (a database source can
 come later). Only the small files are read per run — run.json, summary.json, facts/*.json and
@@ -72,15 +78,15 @@ def read_snapshot(run_dir: Path, meta: RunMeta | None = None) -> RunSnapshot:
 
 
 def history_for(current: RunMeta, candidates: Iterable[Path], limit: int | None = None) -> History:
-    """The history of `current`: candidate runs of the same model that started no later than
-    it, oldest first, `current` last (at most `limit` runs)."""
+    """The history of `current`: candidate runs of the same series (`same_series`) that
+    started no later than it, oldest first, `current` last (at most `limit` runs)."""
     snapshots = []
     for run_dir in candidates:
         if run_dir.resolve() == current.path.resolve():
             continue
         try:
             meta = load_meta(run_dir)
-            if meta.model != current.model or _later(meta, current):
+            if not same_series(meta, current) or _later(meta, current):
                 continue
             snapshots.append(read_snapshot(run_dir, meta))
         except Exception:  # a broken old run must not break today's report
@@ -89,6 +95,18 @@ def history_for(current: RunMeta, candidates: Iterable[Path], limit: int | None 
     if limit is not None:
         snapshots = snapshots[-(limit - 1) :] if limit > 1 else []
     return build_history([*snapshots, read_snapshot(current.path)])
+
+
+def same_series(meta: RunMeta, current: RunMeta) -> bool:
+    """Whether `meta`'s cells belong to the series of `current`'s, as the history keys them
+    (SeriesKey: model sha256, settings without the repetition count, emulated or real). A
+    run.json written before it recorded the model's sha256 matches another such run by the
+    model's file name, never a run that has a sha256."""
+    if meta.emulated != current.emulated or meta.series_settings != current.series_settings:
+        return False
+    if meta.model_sha256 or current.model_sha256:
+        return meta.model_sha256 == current.model_sha256
+    return meta.model == current.model
 
 
 def build_history(snapshots: Sequence[RunSnapshot]) -> History:

@@ -20,7 +20,13 @@ import pandas as pd
 
 from imxbench.errors import ConfigError
 from imxbench.report.data import Accuracy, ReportData, RunMeta, load_run
-from imxbench.report.history import RunSnapshot, build_history, read_snapshot, run_dirs
+from imxbench.report.history import (
+    RunSnapshot,
+    build_history,
+    read_snapshot,
+    run_dirs,
+    same_series,
+)
 from imxbench.rundir.layout import RunDir
 
 STATUS_RANK = {"complete": 0, None: 0, "partial": 1, "running": 2}
@@ -101,7 +107,8 @@ def _merged_meta(metas: Sequence[RunMeta], path: Path, night: str | None) -> Run
 
 
 def _earlier(runs: Sequence[Path], meta: RunMeta) -> list[RunSnapshot]:
-    """Earlier runs of the same model in the reports directory, oldest first."""
+    """Earlier runs of the same series (history.same_series) in the reports directory, oldest
+    first."""
     mine = {p.resolve() for p in runs}
     start = meta.started_at.timestamp() if meta.started_at else float("inf")
     snapshots = []
@@ -113,7 +120,7 @@ def _earlier(runs: Sequence[Path], meta: RunMeta) -> list[RunSnapshot]:
         except Exception:  # a broken old run must not break today's report
             continue
         when = snap.meta.started_at.timestamp() if snap.meta.started_at else 0.0
-        if snap.meta.model == meta.model and when < start:
+        if same_series(snap.meta, meta) and when < start:
             snapshots.append((when, snap.meta.run_id, snap))
     return [s for *_, s in sorted(snapshots, key=lambda t: (t[0], t[1]))]
 

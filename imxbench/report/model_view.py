@@ -33,6 +33,7 @@ def model_section_view(source: ModelFactsSource, cells: Sequence[CellFacts]) -> 
         return {
             "available": False,
             "note": f"Model facts unavailable: {source.note}." if source.note else "",
+            "sha256": "",
             "rows": [],
             "ops": "",
             "cells": [],
@@ -45,6 +46,7 @@ def model_section_view(source: ModelFactsSource, cells: Sequence[CellFacts]) -> 
     return {
         "available": True,
         "note": "",
+        "sha256": facts.sha256,
         "rows": facts_rows(facts),
         "ops": ops_text(facts),
         "cells": [cell_row(c) for c in cells],

@@ -352,7 +352,17 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
         "precision_pct",
         lambda v: fmt_pct(v, 2),
     ),
-    number("reps", "timed benchmark_model processes (repetitions)", "reps", _fmt_count),
+    Column(
+        "reps",
+        "timed benchmark_model processes (repetitions); `incl. cold`: an adaptive run counted "
+        "the cold process's steady timed phase as one of them",
+        lambda rec, _m: (
+            _fmt_count(rec.get("reps"))
+            + (" incl. cold" if rec.get("cold_counted") in (True, 1) else ""),
+            "num",
+        ),
+        lambda m: m.any_number("reps"),
+    ),
     number(
         "p95 ms",
         "median of the repetitions' 95th percentiles (benchmark_model reports "

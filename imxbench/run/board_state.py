@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from imxbench.analysis.plan import ROUTE_BUILTIN_ETHOSU, Cell, RunSettings, Step
+from imxbench.analysis.plan import ROUTE_BUILTIN_ETHOSU, Cell, RunSettings
 from imxbench.board import clocks
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import DelegateSpec
@@ -22,7 +21,7 @@ from imxbench.prepare.model_prep import PreparedModel
 from imxbench.run.connection import BOARD_SIDE_ERRORS, Cancelled, Connection
 
 if TYPE_CHECKING:
-    from imxbench.run.pipeline import BoardRun, StepRecord
+    from imxbench.run.pipeline import BoardRun, StepOutcome, StepRecord
 
 
 def restore_leftover_governor(session: BoardSession, result: BoardRun, say: Progress) -> None:
@@ -103,27 +102,16 @@ def snapshot(conn: Connection) -> clocks.ClockSnapshot | None:
         return None
 
 
-FRESH_AFTER_S = 1.0
-"""A step's after-snapshot serves as the next step's before-snapshot when it is younger than
-this (and no --cooldown polls): one round trip per step instead of two (issue 17)."""
-_last_after: weakref.WeakKeyDictionary[Connection, tuple[clocks.ClockSnapshot, float]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def before_step(
     conn: Connection, result: BoardRun, cell: Cell, settings: RunSettings, say: Progress
 ) -> tuple[clocks.ClockSnapshot | None, dict[str, Any]]:
-    """The clock and thermal state before a step (the previous step's after-snapshot when it
-    is fresh, FRESH_AFTER_S); with --cooldown, first wait (at most cooldown_timeout_s) until the
-    hottest zone is below cooldown_c."""
+    """With --cooldown: wait (at most cooldown_timeout_s) until the hottest zone is below
+    cooldown_c, and return the last snapshot polled. Without: nothing to do here, the step's
+    own command takes its snapshots (clocks.with_snapshots: no round trip of their own)."""
     limit = settings.cooldown_c
-    kept = _last_after.pop(conn, None)
-    if limit is None and kept is not None and time.monotonic() - kept[1] < FRESH_AFTER_S:
-        return kept[0], {}
-    snap = snapshot(conn)
     if limit is None:
-        return snap, {}
+        return None, {}
+    snap = snapshot(conn)
     started = time.monotonic()
     announced = False
     while snap is not None and snap.max_temp_c is not None and snap.max_temp_c >= limit:
@@ -161,16 +149,18 @@ def before_step(
 def after_step(
     conn: Connection,
     cell: Cell,
-    step: Step,
-    record: StepRecord,
-    before: clocks.ClockSnapshot | None,
+    outcome: StepOutcome,
+    polled: clocks.ClockSnapshot | None,
     cooldown: dict[str, Any],
+    elapsed_s: float,
 ) -> StepRecord:
     """The record with its route, the clock/thermal columns and, for a failed step, the
-    kernel's side of the failure (dmesg since the step began, remoteproc state)."""
-    after = snapshot(conn)
-    if after is not None:
-        _last_after[conn] = (after, time.monotonic())
+    kernel's side of the failure (dmesg since the step began, remoteproc state). The snapshots
+    are the step's own; one its command did not print (killed, timed out) is taken now
+    (after) or stands for the --cooldown poll's (before)."""
+    record = outcome.record
+    before = outcome.before or polled
+    after = outcome.after or snapshot(conn)
     if (
         cell.route == ROUTE_BUILTIN_ETHOSU
         and record.status == "ok"
@@ -188,7 +178,10 @@ def after_step(
     diagnosis = None
     if record.status != "ok":
         try:
-            diagnosis = clocks.diagnose(conn.session, before.uptime_s if before else None)
+            since = before.uptime_s if before else None
+            if since is None and after is not None and after.uptime_s is not None:
+                since = after.uptime_s - elapsed_s  # the step began about then
+            diagnosis = clocks.diagnose(conn.session, since)
         except BOARD_SIDE_ERRORS:
             diagnosis = None
     columns = {**clocks.step_columns(before, after), **cooldown}

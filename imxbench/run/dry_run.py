@@ -30,6 +30,7 @@ from imxbench.analysis.plan import (
     route_of,
     vela_place,
 )
+from imxbench.analysis.sampling import MIN_PROCESSES, SamplingPolicy
 from imxbench.board import vela_board
 from imxbench.board.deploy import content_name
 from imxbench.board.transport import quote_command
@@ -69,6 +70,8 @@ class PlannedCommand:
     repetition: int | None = None
     argv: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    adaptive: Mapping[str, Any] | None = None
+    """An adaptive cell's timed step: how it repeats (`adaptive_repeats`); None otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -82,6 +85,8 @@ class PlannedCommand:
         if self.cell is not None:
             out.update(cell=self.cell, kind=self.kind, repetition=self.repetition)
             out.update(argv=list(self.argv), env=dict(self.env))
+        if self.adaptive is not None:
+            out["adaptive"] = dict(self.adaptive)
         return out
 
 
@@ -273,10 +278,12 @@ def _board_plan(
     commands.append(
         PlannedCommand(
             "step",
-            "before and after every step below: the clock and thermal snapshot"
+            "every step below is sent as one command that takes the clock and thermal snapshot "
+            "right before and right after it (board/clocks.py with_snapshots)"
             + (
-                f" (and, with --cooldown {settings.cooldown_c:g}, polled every second until "
-                f"the SoC is below it, at most {settings.cooldown_timeout_s:g} s)"
+                f"; with --cooldown {settings.cooldown_c:g}, before each step the snapshot is "
+                f"polled every second until the SoC is below it, at most "
+                f"{settings.cooldown_timeout_s:g} s"
                 if settings.cooldown_c is not None
                 else ""
             )
@@ -286,7 +293,10 @@ def _board_plan(
         )
     )
     commands += [
-        _step(cell, step) for cell in cells if cell.delegate not in failing for step in cell.steps
+        _step(cell, step, settings)
+        for cell in cells
+        if cell.delegate not in failing
+        for step in cell.steps
     ]
     if governor:
         commands.append(
@@ -369,10 +379,11 @@ def _assumptions(
     precision = getattr(settings, "precision", None)
     if precision is not None:
         out.append(
-            f"adaptive sampling (--precision): each cell's `rep 1` line is the first timed "
-            f"process; more follow with the --num_runs the sampler chooses, until the median's "
-            f"95% interval is within {precision:.1%} (at most "
-            f"{getattr(settings, 'max_repetitions', '?')} processes)"
+            f"adaptive sampling (--precision): each cell's `rep 1, 2, ...` command is the first "
+            f"timed process; more follow with the --num_runs the sampler chooses, until the "
+            f"median's 95% interval is within {precision:.1%} (at least {MIN_PROCESSES}, at "
+            f"most {getattr(settings, 'max_repetitions', '?')} processes; the rule is under "
+            f"each such command)"
         )
     return out
 
@@ -404,8 +415,12 @@ def _host_vela(spec: DelegateSpec, model: PreparedModel) -> PlannedCommand:
     )
 
 
-def _step(cell: Cell, step: Any) -> PlannedCommand:
+def _step(cell: Cell, step: Any, settings: RunSettings) -> PlannedCommand:
     label = f"rep {step.repetition}" if step.kind == "timed" else step.kind
+    adaptive = None
+    if step.kind == "timed" and getattr(settings, "precision", None) is not None:
+        adaptive = adaptive_repeats(settings, any(s.kind == "cold" for s in cell.steps))
+        label = f"rep 1, 2, ... (adaptive: {MIN_PROCESSES} to {settings.max_repetitions} processes)"
     return PlannedCommand(
         "step",
         f"{cell.name} {label}" + (f" (route: {cell.route})" if cell.route != "cpu" else ""),
@@ -415,7 +430,36 @@ def _step(cell: Cell, step: Any) -> PlannedCommand:
         repetition=step.repetition,
         argv=tuple(step.argv),
         env=dict(step.env),
+        adaptive=adaptive,
     )
+
+
+def adaptive_repeats(settings: RunSettings, has_cold: bool) -> dict[str, Any]:
+    """How an adaptive cell's timed step repeats (analysis/sampling.py, docs/DESIGN.md
+    "Adaptive sampling"): the fewest and the most processes, the target and the rule."""
+    policy = SamplingPolicy(settings.precision or 0.0, settings.max_repetitions)
+    cold = " (the cold step above counts as one when its timed phase is steady)"
+    rule = (
+        f"this command runs again, one process at a time, until the cell has {MIN_PROCESSES} "
+        f"to {settings.max_repetitions} processes{cold if has_cold else ''}, at most "
+        f"{settings.max_seconds:g} s of them; after each, the 95% interval "
+        f"of the median process latency is recomputed and the cell stops at the first n >= "
+        f"{MIN_PROCESSES} where it is within {policy.precision:.1%}; the first 3 run "
+        f"--num_runs={policy.first_runs} as shown, later ones the --num_runs the sampler "
+        f"chooses ({policy.min_runs}..{policy.max_runs}), their warm-up doubled (up to "
+        f"{policy.max_warmup_secs:g} s) when the processes start slow"
+    )
+    return {
+        "min_processes": MIN_PROCESSES,
+        "max_repetitions": settings.max_repetitions,
+        "max_seconds": settings.max_seconds,
+        "precision": settings.precision,
+        "first_num_runs": policy.first_runs,
+        "num_runs_range": [policy.min_runs, policy.max_runs],
+        "max_warmup_secs": policy.max_warmup_secs,
+        "cold_counts_when_steady": has_cold,
+        "stopping_rule": rule,
+    }
 
 
 def render_text(plans: Sequence[BoardPlan], probed: bool = False) -> str:
@@ -439,6 +483,8 @@ def render_text(plans: Sequence[BoardPlan], probed: bool = False) -> str:
                 phase = c.phase
                 lines.append(f"{phase}:")
             lines.append(f"  # {c.what}")
+            if c.adaptive is not None:
+                lines.append(f"  #   {c.adaptive['stopping_rule']}")
             if c.command is not None:
                 prompt = "host$" if c.where == "host" else "$"
                 stdin = f"   < {c.stdin}" if c.stdin and c.phase != "deploy" else ""

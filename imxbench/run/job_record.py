@@ -100,12 +100,15 @@ def cells_from_table(
     that it is never stored, judged or shown as a good latency. A cell whose delegate cannot
     run the model (its one row `skipped`) is a skipped cell: no samples, the reason as its
     error; the nightly never judges it."""
+    from imxbench.analysis.results import repetition_rows
+
     if table.empty:
         return ()
     cells = []
     for (board, cell), rows in table.groupby(["board", "cell"], sort=False):
         first = rows.iloc[0]
-        timed = rows[rows["kind"] == "timed"]
+        counted = repetition_rows(rows)  # an adaptive run's counted cold process too
+        timed = rows[(rows["kind"] == "timed") | rows.index.isin(counted.index)]
         samples = []
         impossible = []
         for _, row in timed.iterrows():

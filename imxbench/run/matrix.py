@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imxbench.analysis.plan import RunSettings, plan_cells
+from imxbench.analysis.plan import RunSettings, expected_processes, plan_cells
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.config.models import ModelEntry
@@ -257,9 +257,8 @@ def plan_everything(
             specs = plan.delegates.get(board.name) or []
             cores = ESTIMATED_CORES.get(board.soc, 2)
             graphs = {s.name: "" for s in specs}
-            steps = sum(
-                len(c.steps) for c in plan_cells(specs, graphs, "", board.workdir, cores, settings)
-            )
+            cells = plan_cells(specs, graphs, "", board.workdir, cores, settings)
+            steps = sum(expected_processes(st, settings) for c in cells for st in c.steps)
             name = f"{board.name} {plan.entry.name}"
             progress(ProgressEvent(name, "planned", f"{steps} benchmark steps", planned=steps))
             if plan.evaluation is not None and specs:

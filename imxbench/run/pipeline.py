@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import posixpath
+import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,13 +33,21 @@ from imxbench.analysis.plan import (
     RunSettings,
     Step,
     adaptive_argv,
+    expected_processes,
     plan_cells,
     resolve_specs,
 )
-from imxbench.analysis.sampling import MIN_PROCESSES, Process, SamplingPolicy, next_process
+from imxbench.analysis.sampling import (
+    MIN_PROCESSES,
+    Process,
+    SamplingPolicy,
+    next_process,
+    steady,
+)
+from imxbench.board import clocks
 from imxbench.board.deploy import deploy_bytes, deploy_file
 from imxbench.board.probe import probe_board
-from imxbench.board.transport import BoardSession, quote_command
+from imxbench.board.transport import BoardSession, CommandResult, quote_command
 from imxbench.config.delegates import DelegateSpec
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError, ConnectError, InfrastructureError, RemoteTimeout
@@ -87,6 +96,16 @@ class StepRecord:
     """A failed step's dmesg lines and remoteproc state (board/clocks.diagnose)."""
     skip_reason: str | None = None
     """A skipped cell's reason in a few words (e.g. "float32 model"); `error` has it whole."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """A step's record and the clock/thermal snapshots its own command took right before and
+    after benchmark_model (None when it was killed before printing them)."""
+
+    record: StepRecord
+    before: clocks.ClockSnapshot | None
+    after: clocks.ClockSnapshot | None
 
 
 @dataclass
@@ -244,9 +263,8 @@ def _run_connected(
         settings,
     )
     todo = [st for c in cells for st in c.steps if (c.name, st.kind, st.repetition) not in skip]
-    if settings.precision is not None:  # each cell's timed template: at least 6 processes
-        todo += [st for st in todo if st.kind == "timed"] * (MIN_PROCESSES - 1)
-    planned = [len(todo)]  # grows when a cell needs more processes than the fewest
+    # an adaptive cell's timed template: the fewest processes, corrected as the cell goes on
+    planned = [sum(expected_processes(st, settings) for st in todo)]
     for cell in cells:
         if cell.route in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
             say(
@@ -254,7 +272,7 @@ def _run_connected(
                     board.name, "board", f"runs on the NPU via the {cell.route}", cell.name
                 )
             )
-    say(ProgressEvent(board.name, "planned", f"{len(todo)} benchmark steps", planned=len(todo)))
+    say(ProgressEvent(board.name, "planned", f"{planned[0]} benchmark steps", planned=planned[0]))
     for cell in cells:
         model = result.prepared.get(cell.delegate) or prepared.get(cell.delegate)
         graph_sha256 = model.info.sha256 if model is not None else None
@@ -433,12 +451,14 @@ def _run_cell(
             )
         )
         started = time.monotonic()
-        record = _run_step_reconnecting(
+        outcome = _run_step_reconnecting(
             conn, result.board, cell, step, settings, out_dir, bool(spec.external_delegate_path)
         )
         if conn.cancel.is_set():
             raise Cancelled()  # the step was killed under us: not a measurement
-        record = board_state.after_step(conn, cell, step, record, before, cooldown)
+        record = board_state.after_step(
+            conn, cell, outcome, before, cooldown, time.monotonic() - started
+        )
         result.records.append(record)
         if profile_key is not None:
             op_profile_reuse.keep(out_dir.parent, profile_key, out_dir.name, record)
@@ -469,7 +489,10 @@ def _steps_of(
 ) -> Iterator[Step]:
     """The cell's steps. With adaptive sampling (settings.precision) its timed template becomes
     as many processes as analysis/sampling.py asks for, each decided once the one before has
-    ended (its record is in `result.records` by then)."""
+    ended (its record is in `result.records` by then); the cold process counts as one of them
+    when it ran the same command and its data show it steady (`_count_cold`). `planned[0]`, the
+    board's expected step count (MIN_PROCESSES timed steps per adaptive cell), follows what
+    the cell turns out to need."""
     board = result.board.name
     for template in cell.steps:
         if template.kind != "timed" or settings.precision is None:
@@ -477,6 +500,11 @@ def _steps_of(
             continue
         policy = SamplingPolicy(settings.precision, settings.max_repetitions, settings.max_seconds)
         warmups: dict[int, float] = {}  # repetition -> its warm-up floor, s
+        cold = int(_count_cold(result, cell, template))  # 1: the cold process is one of them
+        expected = MIN_PROCESSES - cold  # timed steps the plan counts for this cell
+        if cold:
+            warmups[0] = _warmup_of(template.argv)  # the cold step's: the same command
+            _replan(planned, -cold, board, say)
         repetition = 0
         while True:
             done = _processes(result, cell.name, warmups)
@@ -488,34 +516,41 @@ def _steps_of(
             )
             if not decision.stop and failed >= 2:
                 decision = dataclasses.replace(decision, stop=True, reason=f"{failed} failed")
-            elif not decision.stop and repetition >= policy.max_repetitions:
+            elif not decision.stop and repetition + cold >= policy.max_repetitions:
                 reason = f"--max-repetitions {policy.max_repetitions} reached"
                 decision = dataclasses.replace(decision, stop=True, reason=reason)
             if decision.stop:
                 _set_aside_short_warmups(result, cell.name, warmups)
+                with_cold = " (the cold one included)" if any(p.cold for p in done) else ""
                 say(
                     ProgressEvent(
-                        board, "board", f"{len(done)} processes: {decision.reason}", cell.name
+                        board,
+                        "board",
+                        f"{len(done)} processes{with_cold}: {decision.reason}",
+                        cell.name,
                     )
                 )
+                if repetition < expected:  # stopped early (failures, --max-seconds)
+                    _replan(planned, repetition - expected, board, say)
                 break
             repetition += 1
             warmups[repetition] = decision.warmup_secs
-            if repetition > MIN_PROCESSES:
-                planned[0] += 1
-                say(ProgressEvent(board, "planned", "", planned=planned[0]))
+            if repetition > expected:
+                _replan(planned, 1, board, say)
             argv = adaptive_argv(template.argv, decision.num_runs, decision.warmup_secs)
             yield dataclasses.replace(template, repetition=repetition, argv=tuple(argv))
 
 
 def _processes(result: BoardRun, cell: str, warmups: dict[int, float]) -> list[Process]:
-    """The cell's finished timed processes of this run, for the sampler."""
+    """The cell's finished timed processes of this run, for the sampler: its cold process
+    first when it counts (`_count_cold` said so in its record; its warm-up is `warmups[0]`)."""
     out = []
     for r in result.records:
         avg = r.metrics.get("inference_avg_us")
-        if r.cell != cell or r.kind != "timed" or r.status != "ok" or not avg:
+        if r.cell != cell or r.status != "ok" or not avg:
             continue
-        if r.repetition not in warmups:
+        cold = r.kind == "cold" and r.metrics.get(COUNTED) is True
+        if not (cold or r.kind == "timed") or r.repetition not in warmups:
             continue
         out.append(
             Process(
@@ -526,9 +561,66 @@ def _processes(result: BoardRun, cell: str, warmups: dict[int, float]) -> list[P
                 warmup_secs=warmups[r.repetition],
                 first_timed_us=r.metrics.get("timed_first_us"),
                 p95_us=r.metrics.get("inference_p95_us") or _p95_normal(r.metrics),
+                cold=cold,
             )
         )
     return out
+
+
+COUNTED = "counted_as_repetition"
+"""An adaptive run's cold record: whether its timed phase counted as one of the cell's
+processes (results column; analysis/results.py repetition_rows)."""
+
+
+def _count_cold(result: BoardRun, cell: Cell, template: Step) -> bool:
+    """Whether the cell's cold process counts as one of its adaptive processes, said in its
+    record (`counted_as_repetition`, with its `timed_first_us`). It must have run the timed
+    template's very command (the same --num_runs, --min_secs and warm-up as the first timed
+    processes: only its graph cache was emptied first), and its own data must show its
+    warm-up (graph compile included) reached the steady state: its first timed inference not
+    above its p95 (sampling.steady, the criterion of the slow-start check)."""
+    step = next((s for s in cell.steps if s.kind == "cold"), None)
+    at = next(
+        (i for i, r in enumerate(result.records) if r.cell == cell.name and r.kind == "cold"),
+        None,
+    )
+    if step is None or at is None:
+        return False
+    record = result.records[at]
+    if record.status != "ok" or not record.metrics.get("inference_avg_us"):
+        return False
+    metrics = dict(record.metrics)
+    if metrics.get("timed_first_us") is None:
+        metrics["timed_first_us"] = _first_timed_in_log(record.log_file)
+    p95 = metrics.get("inference_p95_us") or _p95_normal(metrics)
+    same = step.argv == template.argv and step.env == template.env
+    metrics[COUNTED] = same and steady(metrics["timed_first_us"], p95)
+    result.records[at] = dataclasses.replace(record, metrics=metrics)
+    return bool(metrics[COUNTED])
+
+
+def _first_timed_in_log(log_file: str | None) -> float | None:
+    """The first timed inference of a step's log (benchmark_log.timed_first_us), µs."""
+    if not log_file:
+        return None
+    try:
+        return timed_first_us(Path(log_file).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+
+
+def _warmup_of(argv: Sequence[str]) -> float:
+    """A step's warm-up floor (`--warmup_min_secs`), s; benchmark_model's default 0.5."""
+    for arg in argv:
+        if arg.startswith("--warmup_min_secs="):
+            return float(arg.split("=", 1)[1])
+    return 0.5
+
+
+def _replan(planned: list[int], change: int, board: str, say: Progress) -> None:
+    """The board's expected step count, changed by what a cell turned out to need."""
+    planned[0] += change
+    say(ProgressEvent(board, "planned", "", planned=planned[0]))
 
 
 def _p95_normal(metrics: dict[str, Any]) -> float | None:
@@ -539,13 +631,21 @@ def _p95_normal(metrics: dict[str, Any]) -> float | None:
 
 def _set_aside_short_warmups(result: BoardRun, cell: str, warmups: dict[int, float]) -> None:
     """Processes measured with a warm-up the data showed too short (sampling.slow_starts) are
-    no repetitions: kind `short-warmup`, kept in the results, never in the statistics."""
+    no repetitions: kind `short-warmup`, kept in the results, never in the statistics (a cold
+    process that counted keeps its kind and counts no more)."""
     if not warmups:
         return
     final = max(warmups.values())
     for i, r in enumerate(result.records):
         if r.cell == cell and r.kind == "timed" and warmups.get(r.repetition, final) < final:
             result.records[i] = dataclasses.replace(r, kind="short-warmup")
+        elif r.cell == cell and r.kind == "cold" and _short(r, warmups.get(0, final), final):
+            result.records[i] = dataclasses.replace(r, metrics={**r.metrics, COUNTED: False})
+
+
+def _short(cold: StepRecord, warmup_secs: float, final_secs: float) -> bool:
+    """A counted cold process whose warm-up was shorter than the cell's final one."""
+    return cold.metrics.get(COUNTED) is True and warmup_secs < final_secs
 
 
 def _run_step_reconnecting(
@@ -556,7 +656,7 @@ def _run_step_reconnecting(
     settings: RunSettings,
     out_dir: Path,
     expects_delegate: bool,
-) -> StepRecord:
+) -> StepOutcome:
     """Run a step; when the connection drops, reconnect (with backoff) and run it again once."""
     return conn.retrying(
         f"{cell.name} {_label(step)}",
@@ -586,20 +686,43 @@ def _run_step(
     out_dir: Path,
     *,
     expects_delegate: bool = False,
-) -> StepRecord:
+) -> StepOutcome:
+    """One round trip: the step's command, bracketed by the clock/thermal snapshots."""
     command = step_command(step)
     log_file = RunDir(out_dir).log_file(board.name, cell.name, step.kind, step.repetition)
+    tag = secrets.token_hex(4)
     try:
         run = session.run(
-            command, timeout_s=settings.step_timeout_s, check=False, hangup_kills=True
+            clocks.with_snapshots(command, tag),
+            timeout_s=settings.step_timeout_s,
+            check=False,
+            hangup_kills=True,
+            shown_as=command,
         )
     except RemoteTimeout as exc:
         _write_log(log_file, step, b"", exc.stderr_tail.encode())
-        return _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)
+        record = _failed(board, cell, step, exc.message, exc.stderr_tail, log_file=log_file)
+        return StepOutcome(record, None, None)
+    stdout, before, after = clocks.split_snapshots(run.stdout, tag)
+    run = dataclasses.replace(run, stdout=stdout)
+    return StepOutcome(
+        _judge_step(board, cell, step, run, log_file, expects_delegate), before, after
+    )
+
+
+def _judge_step(
+    board: Board,
+    cell: Cell,
+    step: Step,
+    run: CommandResult,
+    log_file: Path,
+    expects_delegate: bool,
+) -> StepRecord:
+    """The step's record from its output (the log written as benchmark_model printed it)."""
     _write_log(log_file, step, run.stdout, run.stderr)
     parsed = parse_log(run.stdout_text + "\n" + run.stderr_text)
     metrics = parsed[-1].to_dict() if parsed else {}
-    if step.kind == "timed" and parsed:  # adaptive sampling's warm-up check
+    if step.kind in ("timed", "cold") and parsed:  # the warm-up check (a cold one may count)
         metrics["timed_first_us"] = timed_first_us(run.stdout_text + "\n" + run.stderr_text)
     if step.kind == "profile":  # --npu-profile: the delegate's own counters, when it printed some
         npu = parse_npu_profile(run.stdout_text + "\n" + run.stderr_text)

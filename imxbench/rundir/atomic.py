@@ -8,7 +8,6 @@ or empty one. The temporary file is removed when the write fails.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -42,6 +41,8 @@ def write_json(path: Path, doc: Any, indent: int | None = 1) -> Path:
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a file's bytes, hex."""
+    import hashlib  # here: `imxbench --help` loads this module, not OpenSSL (issue 17)
+
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):

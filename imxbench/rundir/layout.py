@@ -152,6 +152,11 @@ class RunDir:
         """accuracy/<board>/<delegate>.<suffix> (npz: evaluate.py's result; csv: per image)."""
         return self.path / ACCURACY_DIR / board / f"{delegate}.{suffix}"
 
+    def accuracy_journal(self, board: str) -> Path:
+        """accuracy/<board>.jsonl: one line per finished accuracy evaluation, appended and
+        fsynced as it ends (accuracy/journal.py), so that --resume keeps it."""
+        return self.path / ACCURACY_DIR / f"{board}.jsonl"
+
     def is_run(self) -> bool:
         return self.run_json.is_file()
 

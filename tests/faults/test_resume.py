@@ -5,8 +5,10 @@ disk; and it takes only a run directory of this reports directory, of the same b
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,9 @@ from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.errors import ConfigError
 from imxbench.run.job import run_job
+from tests.dataset_builders import MODEL as DATASET_MODEL
+from tests.dataset_builders import generate, write_npy
+from tests.emulator_fixtures import run_ssh
 from tests.locations import IMXBENCH, QUANT_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,3 +142,110 @@ def test_a_bad_resume_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert f"--resume {elsewhere}: not a run directory of the reports directory" in done.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+# -- the accuracy phase: each finished evaluation is journaled, and kept by --resume ----------
+KILLED_IN_ACCURACY = """
+import sys
+from pathlib import Path
+
+from imxbench.accuracy.phase import AccuracyRequest
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
+from imxbench.emulator.faults import update_faults
+from imxbench.run.job import run_job
+
+port, known_hosts, control, model, dataset, reports = sys.argv[1:]
+board = Board(name="evk", soc="imx8mp", host="127.0.0.1", port=int(port),
+              auth=AuthSpec("none"), known_hosts=known_hosts)
+
+
+def progress(event):
+    if event.cell == "accuracy cpu" and event.status == "ok":  # finished (and journaled)
+        update_faults(Path(control), hang=True)  # the next evaluation hangs at its first invoke
+
+
+settings = RunSettings(repetitions=1, num_runs=2, warmup_runs=0, min_secs=0, op_profile=False,
+                       threads=4)
+run_job([board], Path(model), load_catalogue(), "cpu,vx", settings, Path(reports),
+        Path(reports) / "vela", accuracy=AccuracyRequest(Path(dataset)), progress=progress)
+"""
+
+
+@pytest.fixture
+def board8() -> Iterator[RunningEmulator]:
+    emulator = start_emulator("imx8mp", seed=7)
+    yield emulator
+    emulator.stop()
+
+
+def test_resume_keeps_the_accuracy_evaluations_that_had_finished(
+    board8: RunningEmulator, tmp_path: Path
+) -> None:
+    """SIGKILL while the second delegate's evaluation runs on the board (the first had
+    finished): --resume evaluates only the second; the first's cell comes from its journaled
+    result file, and accuracy.json has both, as an uninterrupted run would."""
+    dataset, _ = write_npy(tmp_path / "npy", generate(60))
+    reports = tmp_path / "reports"
+    harness = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IN_ACCURACY, str(board8.port),
+         str(board8.known_hosts_path), str(board8.control_dir), str(DATASET_MODEL),
+         str(dataset), str(reports)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while "--delegate" not in run_ssh(board8, "ps -eo args").stdout.decode():
+            assert harness.poll() is None, harness.communicate()[1].decode()[-3000:]
+            assert time.monotonic() < deadline, "the vx evaluation never started on the board"
+            time.sleep(0.2)  # evaluate.py with --delegate: vx's (the CPU's runs without)
+        time.sleep(0.5)
+    finally:
+        harness.kill()  # SIGKILL: nothing of ours runs at the end
+        harness.wait()
+    run_dir = next(p for p in reports.iterdir() if (p / "run.json").is_file())
+    assert not (run_dir / "accuracy.json").exists()
+    journal = (run_dir / "accuracy" / "evk.jsonl").read_text().splitlines()
+    assert [(json.loads(line)["delegate"], json.loads(line)["status"]) for line in journal] == [
+        ("cpu", "ok")
+    ]
+    cpu_npz = run_dir / "accuracy" / "evk" / "cpu.npz"
+    before = cpu_npz.stat().st_mtime_ns
+    assert not (run_dir / "accuracy" / "evk" / "vx.npz").exists()
+
+    board8.set_faults(hang=False)
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text(
+        "boards:\n  evk:\n    soc: imx8mp\n    host: 127.0.0.1\n"
+        f"    port: {board8.port}\n    auth: {{type: none}}\n"
+        f"    known_hosts: {board8.known_hosts_path}\n"
+    )
+    done = subprocess.run(
+        [*IMXBENCH, "run", "--board", "evk", "--inventory", str(inventory), "--reports",
+         str(reports), "--model", str(DATASET_MODEL), "--delegate", "cpu,vx", "--threads", "4",
+         "--repetitions", "1", "--num-runs", "2", "--warmup-runs", "0", "--min-secs", "0",
+         "--no-op-profile", "--dataset", str(dataset), "--resume", str(run_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[evk] 0 benchmark steps" in done.stderr  # the benchmark had finished
+    assert "[evk] accuracy cpu: kept from before the resume: top-1 " in done.stderr
+    assert not re.search(r"accuracy cpu: \d+/60", done.stderr)  # evaluate.py's own progress
+    assert "[evk] accuracy vx: 60/60 top1=" in done.stderr  # vx's evaluation ran again
+    assert cpu_npz.stat().st_mtime_ns == before  # not fetched again
+    doc = json.loads((run_dir / "accuracy.json").read_text())
+    cells = {c["delegate"]: c for c in doc["cells"]}
+    assert {d: (c["status"], c["cell"], c["images"]) for d, c in cells.items()} == {
+        "cpu": ("ok", "cpu@4t", 60),
+        "vx": ("ok", "vx", 60),
+    }
+    assert cells["cpu"]["top1"] == cells["vx"]["top1"]  # the emulator's delegates run LiteRT
+    assert cells["cpu"]["agreement_top1"] == 1.0 and cells["cpu"]["latency"]["p50_us"] > 0
+    run_doc = json.loads((run_dir / "run.json").read_text())
+    assert run_doc["status"] == "complete"
+    assert run_doc["phases"] == {"evk": {"benchmark": "complete", "accuracy": "complete"}}
+    summary = {r["cell"]: r for r in json.loads((run_dir / "summary.json").read_text())}
+    assert summary["cpu@4t"]["accuracy_n"] == 60 and summary["vx"]["accuracy_n"] == 60
+    lines = (run_dir / "accuracy" / "evk.jsonl").read_text().splitlines()
+    assert [json.loads(line)["delegate"] for line in lines] == ["cpu", "vx"]

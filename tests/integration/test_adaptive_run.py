@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.report.build import write_run_report
 from imxbench.run.job import JobResult, run_job
+from imxbench.run.job_record import cells_from_table
 from tests.integration.test_run_pipeline import MODEL, board_for
 
 # a loose target and a low cap: exactly the 6 processes an interval needs, quickly
@@ -27,22 +30,55 @@ def board8() -> Iterator[RunningEmulator]:
     emulator.stop()
 
 
-def run(emulator: RunningEmulator, reports: Path, settings: RunSettings) -> JobResult:
+def run(
+    emulator: RunningEmulator,
+    reports: Path,
+    settings: RunSettings,
+    progress: Progress | None = None,
+) -> JobResult:
     return run_job(
-        [board_for(emulator)], MODEL, load_catalogue(), "vx", settings, reports, reports / "v"
+        [board_for(emulator)],
+        MODEL,
+        load_catalogue(),
+        "vx",
+        settings,
+        reports,
+        reports / "v",
+        progress=progress,
     )
 
 
 def test_adaptive_sampling_runs_six_short_processes_and_reports_their_precision(
     board8: RunningEmulator, tmp_path: Path
 ) -> None:
-    result = run(board8, tmp_path, ADAPTIVE)
+    events: list[ProgressEvent] = []
+    result = run(board8, tmp_path, ADAPTIVE, events.append)
     timed = result.table[result.table["kind"] == "timed"]
-    assert sorted(timed["repetition"]) == [1, 2, 3, 4, 5, 6]
+    # the cold process ran the same command and its timed phase was steady (the emulator's
+    # only transient, the graph compile, is inside its warm-up): it is one of the 6
+    cold = result.table[result.table["kind"] == "cold"].iloc[0]
+    assert cold["counted_as_repetition"] == True  # noqa: E712 (a numpy bool)
+    assert cold["timed_first_us"] <= cold["inference_p95_us"]
+    assert sorted(timed["repetition"]) == [1, 2, 3, 4, 5]
     log = Path(timed.iloc[0]["log_file"]).read_text()
     assert "--min_secs=0" in log and "--warmup_min_secs=0.1" in log  # short processes
     row = result.summary.to_dict("records")[0]
     assert row["reps"] == 6 and 0 < row["precision_pct"] < 50
+    assert row["cold_counted"] == True  # noqa: E712
+    latencies = [*timed["inference_avg_us"], cold["inference_avg_us"]]
+    assert row["latency_ms"] == pytest.approx(float(np.median(latencies)) / 1000)
+    assert row["cold_first_ms"] == pytest.approx(cold["first_inference_us"] / 1000)
+    assert row["first_ms"] == pytest.approx(timed["first_inference_us"].median() / 1000)
+    # the history's samples of the cell: the cold process (repetition 0) and the 5 timed
+    (cell,) = cells_from_table(result.table, {})
+    assert [s.repetition for s in cell.samples] == [0, 1, 2, 3, 4, 5]
+    assert "6 incl. cold" in write_run_report(result.out_dir).read_text()
+    # the progress bar: cold + the fewest 6 timed at first, one fewer once the cold counted;
+    # it ends at 100%, never beyond
+    planned = [e.planned for e in events if e.kind == "planned"]
+    ended = [e for e in events if e.kind == "step_ended"]
+    assert planned[0] == 7 and planned[-1] == len(ended) == 6
+    assert any("6 processes (the cold one included)" in e.message for e in events)
     assert row["ci_low_ms"] <= row["latency_ms"] <= row["ci_high_ms"]
     run_json = json.loads((result.out_dir / "run.json").read_text())
     assert run_json["settings"]["repetitions"] == "adaptive"

@@ -47,8 +47,9 @@ class Clock:
 
 def test_not_a_terminal_every_event_is_one_line() -> None:
     out = io.StringIO()
+    silent = ProgressEvent("imx8mp", "planned", "", planned=3)  # adaptive sampling's re-plan
     with ProgressDisplay(out, live=False) as progress:
-        for event in EVENTS:
+        for event in [*EVENTS[:2], silent, *EVENTS[2:]]:
             progress(event)
     assert out.getvalue().splitlines() == [
         "[imx8mp] connected; probing",

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from imxbench.analysis.model_facts import facts_document, model_facts
+from imxbench.analysis.model_info import inspect_model_bytes
 from imxbench.cli.main import cli
 from imxbench.errors import ConfigError
 from imxbench.report.build import load_report, render, resolve_runs, write_report
@@ -29,8 +31,9 @@ from imxbench.report.index import index_view
 from imxbench.report.render import markdown_escape
 from imxbench.report.svg import DELEGATE_COLORS, OKABE_ITO, cell_color
 from imxbench.report.trend_chart import history_chart
+from imxbench.rundir.layout import RunDir
 from tests.chromium_cdp import chromium_path, open_page
-from tests.locations import IMXBENCH
+from tests.locations import IMXBENCH, QUANT_MODEL
 from tests.report_fixtures import facts, write_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,6 +281,35 @@ def test_markdown_for_ci_comments(latest: Path) -> None:
     table = [line for line in markdown.splitlines() if line.startswith("| imx")]
     assert len(table) == 6 and all(line.count(" | ") >= 10 for line in table)
     assert markdown_escape("a|b_c*<i>") == "a\\|b\\_c\\*&lt;i&gt;"  # tables and markup hold
+
+
+def test_markdown_has_the_model_section_escaped(tmp_path: Path) -> None:
+    """The HTML page's model facts in the Markdown report too: the file, its sha256, size,
+    parameters, MACs, ops and each cell's GOPS; a hostile file name cannot break the tables."""
+    run = write_run(tmp_path, "20260901-000000-m0d1", DAY0, cells={"imx8mp": ("cpu@4t", "vx")})
+    info = inspect_model_bytes(QUANT_MODEL.read_bytes(), Path("a|b_*<i>\n| x |.tflite"))
+    RunDir(run).write_model_facts(facts_document(model_facts(info)))
+    markdown = render(load_report([run]), "markdown")
+    section = markdown[markdown.index("#### Model") :]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    assert "| file | a\\|b\\_\\*&lt;i&gt; \\| x \\|.tflite (96.2 KiB) |" in rows
+    assert f"| sha256 | {info.sha256} |" in rows
+    assert "| parameters | 77,706 |" in rows
+    assert any(r.startswith("| MACs per inference | 12.51 M (12,505,728): CONV\\_2D") for r in rows)
+    assert any(r.startswith("| operators | 16 ops: CONV\\_2D × 9 ·") for r in rows)
+    vx = next(r for r in rows if r.startswith("| imx8mp | vx | NPU | "))
+    assert re.search(r"\| [\d.]+ ms \| [\d.,]+ \| [\d.]+% of 2\.3 TOPS \| 100% \(16/16 ops", vx)
+    for row in rows:  # every row of both tables has its own column count: no cell leaked a |
+        cells = re.split(r"(?<!\\)\|", row)
+        assert len(cells) - 2 in (2, 7), row
+    assert "Peaks: i.MX 8M Plus NPU" in section
+
+
+def test_markdown_says_why_model_facts_are_missing(latest: Path) -> None:
+    markdown = render(load_report([latest]), "markdown")
+    section = markdown[markdown.index("#### Model") :]
+    assert "\n\n_Model facts unavailable: the model file /models/" in section
+    assert "is no longer there._" in section
 
 
 def test_csv_and_json_exports_carry_the_matrix(latest: Path) -> None:

@@ -19,17 +19,9 @@ from imxbench.history.store import NOT_FINISHED, database_url, open_store
 from imxbench.model.records import RunRecord
 from imxbench.run.recording import announced_run
 from tests import history_data as data
-from tests.postgres_server import PgServer, fixture_pg_server  # noqa: F401
+from tests.postgres_server import fixture_db_url, fixture_pg_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"], name="db_url")
-def fixture_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'history.sqlite'}"
-    server: PgServer = request.getfixturevalue("pg_server")
-    return server.fresh_url()
 
 
 def nights(url: str, count: int, **kw: object) -> list[RunRecord]:

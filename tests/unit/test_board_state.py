@@ -4,6 +4,7 @@ analysis/plan.py, model/facts.py)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -231,3 +232,40 @@ def test_board_vela_and_bsp_come_from_the_probe() -> None:
 def test_new_settings_leave_the_series_settings_alone() -> None:
     assert "cpu_governor" not in RunSettings().as_dict()
     assert RunSettings(cpu_governor="performance").as_dict()["cpu_governor"] == "performance"
+
+
+@pytest.mark.parametrize("shell", [["dash", "-c"], ["busybox", "sh", "-c"]])
+@pytest.mark.parametrize("printed", [b"INFO: timings\n", b"no newline at the end", b""])
+def test_a_step_carries_its_own_snapshots(
+    tmp_path: Path, shell: list[str], printed: bytes
+) -> None:
+    """One command, one round trip: the snapshots come out, the command's own stdout and exit
+    status are left exactly as they were."""
+    if shutil.which(shell[0]) is None:
+        pytest.skip(f"{shell[0]} is not installed")
+    zone = tmp_path / "sys/class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "temp").write_text("51000\n")
+    (zone / "type").write_text("cpu-thermal\n")
+    (tmp_path / "out.bin").write_bytes(printed)
+    command = f"cat {tmp_path}/out.bin; echo 'to stderr' >&2; false"
+    wrapped = clocks.with_snapshots(command, "ab12").replace("/sys/", f"{tmp_path}/sys/")
+    done = subprocess.run([*shell, wrapped], capture_output=True, check=False)
+    stdout, before, after = clocks.split_snapshots(done.stdout, "ab12")
+    assert done.returncode == 1 and done.stderr == b"to stderr\n"
+    assert stdout == printed
+    assert before is not None and after is not None
+    assert before.max_temp_c == after.max_temp_c == 51.0
+    assert before.uptime_s is not None and after.uptime_s is not None
+    assert before.uptime_s <= after.uptime_s
+
+
+def test_a_killed_step_has_no_after_snapshot() -> None:
+    """Output cut before the closing snapshot (the command was killed): nothing is made up, and
+    lines that only look like a snapshot under another tag stay in the output."""
+    mark = clocks.SNAPSHOT_MARK
+    out = f"{mark} t before\nuptime 5.0\n{mark} t end\nINFO: half a log\n{mark} x after\n".encode()
+    stdout, before, after = clocks.split_snapshots(out, "t")
+    assert before is not None and before.uptime_s == 5.0
+    assert after is None
+    assert stdout == f"INFO: half a log\n{mark} x after\n".encode()

@@ -13,7 +13,10 @@ from imxbench.cli.main import cli
 
 def commands(group: click.Group, prefix: str = "imxbench") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # not group.commands: the top level loads lazily
+        command = group.get_command(ctx, name)
+        assert command is not None and command.name == name, name
         found.append((f"{prefix} {name}", command))
         if isinstance(command, click.Group):
             found.extend(commands(command, f"{prefix} {name}"))
@@ -48,3 +51,14 @@ def test_every_help_page_ends_with_examples(path: str) -> None:
     examples = [line.strip() for line in lines if not line.strip().startswith("#")]
     assert len(examples) >= 2, f"{path}: {examples}"
     assert all("imxbench " in e for e in examples), examples
+
+
+@pytest.mark.parametrize("path", ["imxbench", *(path for path, _ in commands(cli))])
+def test_every_help_line_fits_80_columns(path: str) -> None:
+    """At COLUMNS=80 click rewraps prose and option help, but never a `\\b` block (the
+    Examples): each of those lines must fit as written."""
+    args = path.split()[1:]
+    shown = CliRunner().invoke(cli, [*args, "--help"], terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    wide = [line for line in shown.output.splitlines() if len(line) > 80]
+    assert wide == [], f"{path} --help: lines wider than 80 columns"

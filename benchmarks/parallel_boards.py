@@ -24,15 +24,23 @@ its SoC's default delegates (i.MX 8M Plus: cpu@1t, cpu@4t, vx, gpu; i.MX 93: cpu
 ethosu) sampled adaptively to 1%, with op profiles reused. Each side keeps its own reports
 dir across rounds (a lab's steady state: the profiles are measured once, in an unreported
 warm-up round, and its history grows). Rounds interleave three sides (the order alternates):
-`1 board` (b1, an i.MX 8M Plus: the longest plan), `8 boards` (one imxbench, b0-b7, mixed as
-above) and `8 processes`: 8 single-board imxbench runs started at once, one per board, each
-with its own reports dir. The last is the floor no one-process harness beats on this machine:
-the same boards' work with no shared interpreter, only the host's cores in common. Printed
-per side (medians): wall, imxbench's CPU, the emulated boards' CPU (their server and every
-benchmark_model, from /proc), the machine's busy share, benchmark_model processes per board
-(adaptive sampling: the count depends on each cell's noise) and the seconds of benchmark_model
-per board; then the P8 ratio, the ratio per process (8 boards' wall / the most processes any
-of them ran, against 1 board's wall / its processes) and the floor's ratio.
+`1 board` (b1, an i.MX 8M Plus: the longest plan), `8 boards` (one imxbench, b0-b7: 4 i.MX 93
+and 4 i.MX 8M Plus) and `8 processes`: 8 single-board imxbench runs at once, one per board, each
+with its own reports dir: no interpreter (no GIL) shared between boards, but 8 interpreters'
+imports, probes, histories and reports on the same 2 cores. Printed per side (medians): wall,
+imxbench's CPU, the emulated boards' CPU (their SSH server and every process on them, from
+/proc), the machine's busy share (other users included), benchmark_model processes per board
+(adaptive sampling: the count depends on each cell's noise) and their mean step time, and the
+harness's own phases from its progress lines, stamped as they arrive: start (until the last
+board began its steps) and end (from the last board's last line to the exit: results,
+history, report). Then the P8 ratio, the ratio per process (8 boards' wall / the most
+processes any of them ran, against 1 board's wall / its processes), the separate processes'
+ratio, and what the emulated boards' CPU alone needs of the host's cores (a floor for any
+harness on this machine; real boards each bring their own CPU).
+
+    .venv/bin/python benchmarks/parallel_boards.py [--default-settings [--rounds N]]
+
+(the default-settings mode takes ~8 minutes at 3 rounds; the other one under a minute)
 """
 
 from __future__ import annotations

@@ -72,12 +72,13 @@ def upload_script(upload: Upload) -> str:
     It first reads a line `SHA256 SHA256[:16]`: the host hashes the file (whose sha256 names
     it) while the board starts this command. Its first line out is then `have` (the final
     name exists with the right size: exit, nothing more is read) or `send`. The bytes that
-    follow on stdin pass through `tee` into the .part file and a sha256 as they arrive (the
-    board hashes while it receives): `openssl dgst` where there is one (~5x faster than
-    `sha256sum`: it uses the CPU's SHA instructions, ARMv8 ones too), else `sha256sum`, else
-    none (the size alone is checked). The .part file must have the size sent and the stream
-    the announced sha256 to be renamed; else it is removed and CHECK_FAILED printed (exit 1).
-    A dropped connection or a Ctrl-C ends the stream early: the size check fails.
+    follow on stdin go into the .part file, which must then have the size sent and the
+    announced sha256 to be renamed; else it is removed and CHECK_FAILED printed (exit 1).
+    The sha256: `openssl dgst` of the file written, where there is one (~5x faster than
+    `sha256sum`: it uses the CPU's SHA instructions, ARMv8 ones too); else `sha256sum` of the
+    stream, through `tee` as it arrives (so that a slow hash overlaps the transfer); else none
+    (the size alone is checked). A dropped connection or a Ctrl-C ends the stream early: the
+    size check fails.
     """
     local, size = upload.local, upload.size_bytes
     folder, part = shlex.quote(upload.folder), shlex.quote(upload.part)
@@ -86,11 +87,11 @@ def upload_script(upload: Upload) -> str:
     return (
         f"read -r sha short || exit 1; r={remote}; "
         f'if [ -f "$r" ] && [ "$(wc -c < "$r" | tr -d \' \')" = {size} ]; '
-        f"then echo have; exit 0; fi; mkdir -p {folder} || exit; echo send; h=; "
-        "if command -v openssl >/dev/null 2>&1; then h='openssl dgst -sha256 -r'; "
-        "elif command -v sha256sum >/dev/null 2>&1; then h=sha256sum; fi; "
-        f'if [ -n "$h" ]; then sum=$(tee {part} | $h); sum=${{sum%% *}}; '
-        f"else cat > {part}; sum=unchecked; fi; "
+        f"then echo have; exit 0; fi; mkdir -p {folder} || exit; echo send; "
+        "if command -v openssl >/dev/null 2>&1; "
+        f"then cat > {part}; sum=$(openssl dgst -sha256 -r < {part}); "
+        f"elif command -v sha256sum >/dev/null 2>&1; then sum=$(tee {part} | sha256sum); "
+        f"else cat > {part}; sum=unchecked; fi; sum=${{sum%% *}}; "
         f"got=$(wc -c < {part} | tr -d ' '); "
         f'if [ "$got" = {size} ] && {{ [ "$sum" = "$sha" ] || [ "$sum" = unchecked ]; }} '
         f'&& mv -f {part} "$r"; then exit 0; fi; '

@@ -257,17 +257,19 @@ class BoardSession:
         stdout, stderr = OutputCapture(capture_bytes), OutputCapture(capture_bytes)
         pgid: list[int] = []
         self._running[channel.get_id()] = pgid
+        stop_feeding = threading.Event()
         try:
             channel.exec_command(_process_group_wrapper(command, hangup_kills))
             if hangup_kills:  # a long command (a step): the next one's channel opens meanwhile
                 self._open_spare()
-            feeder = None if hangup_kills else _start_stdin_feeder(channel, stdin)
+            feeder = None if hangup_kills else _start_stdin_feeder(channel, stdin, stop_feeding)
             status = self._pump(
                 channel, started + timeout_s, stdout, stderr, pgid, on_stdout, on_stderr
             )
             if feeder is not None:
                 feeder.join(timeout=5)
         except KeyboardInterrupt:
+            stop_feeding.set()  # not one packet more: an upload stops at once, not when killed
             self._kill_group(pgid)
             raise
         except (OSError, paramiko.SSHException, EOFError) as exc:
@@ -459,7 +461,7 @@ class BoardSession:
 
 
 def _start_stdin_feeder(
-    channel: paramiko.Channel, stdin: bytes | BinaryIO | None
+    channel: paramiko.Channel, stdin: bytes | BinaryIO | None, stop: threading.Event
 ) -> threading.Thread | None:
     if stdin is None:
         channel.shutdown_write()
@@ -468,10 +470,10 @@ def _start_stdin_feeder(
     def feed() -> None:
         try:
             if isinstance(stdin, bytes):
-                _send_all(channel, stdin)
+                _send_all(channel, stdin, stop)
             else:
                 while chunk := stdin.read(STDIN_CHUNK_BYTES):
-                    _send_all(channel, chunk)
+                    _send_all(channel, chunk, stop)
             channel.shutdown_write()
         except (OSError, paramiko.SSHException, EOFError):
             pass
@@ -484,13 +486,15 @@ def _start_stdin_feeder(
 STDIN_CHUNK_BYTES = 1024 * 1024
 
 
-def _send_all(channel: paramiko.Channel, data: bytes) -> None:
-    """`channel.sendall(data)`, one packet's worth at a time: paramiko's own re-slices all the
-    rest of `data` after each packet (a 1 MiB chunk in 32 KiB packets, OpenSSH's limit, was
-    copied 16 times over: ~15% of an upload's time)."""
+def _send_all(channel: paramiko.Channel, data: bytes, stop: threading.Event) -> None:
+    """`channel.sendall(data)`, one packet's worth at a time, until `stop` is set (Ctrl-C).
+    paramiko's own re-slices all the rest of `data` after each packet (a 1 MiB chunk in
+    32 KiB packets, OpenSSH's limit, was copied 16 times over)."""
     step = max(1024, channel.out_max_packet_size - 64)  # what paramiko's send takes at most
     pos = 0
     while pos < len(data):
+        if stop.is_set():
+            raise EOFError("stopped")
         sent = channel.send(data[pos : pos + step])
         if sent == 0:
             raise EOFError("the channel was closed while sending")

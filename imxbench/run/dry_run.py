@@ -396,8 +396,8 @@ def _upload(local: Path, remote: str, sha256: str) -> PlannedCommand:
     return PlannedCommand(
         "deploy",
         f"upload {local} ({local.stat().st_size} bytes, sha256 {sha256[:16]}...) to {remote} "
-        "over SFTP, written as .part and renamed once its size checks (not sent when the "
-        "board has it already)",
+        "on a command's stdin, written as .part and renamed once its size and sha256 check "
+        "on the board (not sent when the board has it already)",
     )
 
 

@@ -6,6 +6,7 @@ The board is this host, so the tests look at the landed files directly.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from imxbench.board.deploy import CHECK_FAILED, Upload, deploy_file, upload_checked, upload_script
-from imxbench.board.transport import BoardSession
+from imxbench.board.transport import BoardSession, CommandResult
 from imxbench.errors import InfrastructureError
 from tests.ssh_servers import SshServer, have, start_dropbear, start_sshd
 
@@ -92,29 +93,42 @@ def test_a_short_stream_is_refused_and_removed(
     assert _landed(workdir) == []
 
 
-def test_a_board_without_sha256sum_checks_the_size(
-    session: BoardSession, workdir: Path, tmp_path: Path
+@pytest.mark.parametrize("hasher", ["openssl", "sha256sum", None])
+def test_the_board_checks_with_the_hash_tool_it_has(
+    session: BoardSession, workdir: Path, tmp_path: Path, hasher: str | None
 ) -> None:
-    tools = tmp_path / "bin"  # a PATH with what the script needs, but no sha256sum
+    tools = tmp_path / "bin"  # a PATH with what the script needs and one hash tool, or none
     tools.mkdir()
-    for tool in ("mkdir", "tee", "cat", "wc", "tr", "mv", "rm"):
+    for tool in ("mkdir", "tee", "cat", "wc", "tr", "mv", "rm", *([hasher] if hasher else [])):
         found = shutil.which(tool)
         assert found is not None
         (tools / tool).symlink_to(found)
     local = tmp_path / "model.tflite"
     data = os.urandom(100_000)
     local.write_bytes(data)
-    without = f"PATH={tools}; export PATH; {upload_script(_upload(workdir, local))}"
-    announced = f"{'0' * 64} {'0' * 16}\n".encode()  # not checked: no sha256sum, no openssl
-    done = session.run(without, stdin=announced + data)
-    assert done.stdout == b"send\n"
-    landed = workdir / f"model-{'0' * 16}.tflite"
+    script = f"PATH={tools}; export PATH; {upload_script(_upload(workdir, local))}"
+    sha = hashlib.sha256(data).hexdigest()
+
+    def send(announced: str, payload: bytes) -> CommandResult:
+        header = f"{announced} {announced[:16]}\n".encode()
+        return session.run(script, stdin=header + payload, check=False)
+
+    assert send(sha, data).stdout == b"send\n"
+    landed = workdir / f"model-{sha[:16]}.tflite"
     assert landed.read_bytes() == data
-    landed.rename(workdir / "kept")
-    short = session.run(without, stdin=announced + data[:-1], check=False)
-    assert short.exit_status == 1
-    assert f"{CHECK_FAILED} 99999 unchecked" in short.stdout_text
-    assert _landed(workdir) == ["kept"]  # the short .part file is gone
+    assert send(sha, data).stdout == b"have\n"  # there already: nothing more is read
+    landed.unlink()
+    short = send(sha, data[:-1])
+    assert short.exit_status == 1 and f"{CHECK_FAILED} 99999 " in short.stdout_text
+    wrong = "0" * 64  # as if the bytes had changed on the way
+    if hasher is None:  # the size alone is checked
+        assert send(wrong, data).exit_status == 0
+        assert _landed(workdir) == [f"model-{wrong[:16]}.tflite"]
+    else:
+        corrupted = send(wrong, data)
+        assert corrupted.exit_status == 1
+        assert f"{CHECK_FAILED} 100000 {sha}" in corrupted.stdout_text
+        assert _landed(workdir) == []  # the .part files are gone
 
 
 def test_hostile_names_land_as_given(session: BoardSession, workdir: Path, tmp_path: Path) -> None:

@@ -55,7 +55,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,8 +277,10 @@ def describe(label: str, s: Sample) -> str:
     )
 
 
-def main_default(rounds: int) -> None:
-    """--default-settings: 1 board, 8 boards in one imxbench, 8 imxbench processes at once."""
+@contextmanager
+def emulated_lab() -> Iterator[tuple[Path, Path]]:
+    """BOARDS emulated boards (imx93 and imx8mp in turn), started at once and reached from an
+    inventory: (a scratch folder, the inventory); the boards are stopped on the way out."""
     socs = ["imx8mp" if i % 2 else "imx93" for i in range(BOARDS)]
     with ThreadPoolExecutor(BOARDS) as pool:
         emulators = list(pool.map(start_emulator, socs))
@@ -285,25 +289,31 @@ def main_default(rounds: int) -> None:
             tmp = Path(tmp_name)
             inventory = tmp / "boards.yaml"
             inventory.write_text(inventory_of(emulators))
-            names = [f"b{i}" for i in range(BOARDS)]
-            sides = {
-                "1 board": [("b1", tmp / "one")],
-                "8 boards": [(",".join(names), tmp / "eight")],
-                "8 processes": [(name, tmp / f"sep-{name}") for name in names],
-            }
-            samples: dict[str, list[Sample]] = {side: [] for side in sides}
-            for r in range(rounds + 1):  # round 0: the op profiles measured, not reported
-                order = list(sides) if r % 2 else list(reversed(sides))
-                for side in order:
-                    sample = run_default(inventory, sides[side])
-                    loads = os.getloadavg()
-                    tag = "warm-up" if r == 0 else f"round {r}"
-                    print(f"  {tag:<8} {describe(side, sample)}; load {loads[0]:.2f}", flush=True)
-                    if r:
-                        samples[side].append(sample)
+            yield tmp, inventory
     finally:
         for emulator in emulators:
             emulator.stop()
+
+
+def main_default(rounds: int) -> None:
+    """--default-settings: 1 board, 8 boards in one imxbench, 8 imxbench processes at once."""
+    with emulated_lab() as (tmp, inventory):
+        names = [f"b{i}" for i in range(BOARDS)]
+        sides = {
+            "1 board": [("b1", tmp / "one")],
+            "8 boards": [(",".join(names), tmp / "eight")],
+            "8 processes": [(name, tmp / f"sep-{name}") for name in names],
+        }
+        samples: dict[str, list[Sample]] = {side: [] for side in sides}
+        for r in range(rounds + 1):  # round 0: the op profiles measured, not reported
+            order = list(sides) if r % 2 else list(reversed(sides))
+            for side in order:
+                sample = run_default(inventory, sides[side])
+                loads = os.getloadavg()
+                tag = "warm-up" if r == 0 else f"round {r}"
+                print(f"  {tag:<8} {describe(side, sample)}; load {loads[0]:.2f}", flush=True)
+                if r:
+                    samples[side].append(sample)
     one, eight, floor = (median_of(samples[side]) for side in sides)
     print(f"medians of {rounds} interleaved rounds (load averages now {os.getloadavg()}):")
     for side, s in zip(sides, (one, eight, floor), strict=True):
@@ -331,21 +341,11 @@ def main() -> None:
     if args.default_settings:
         main_default(args.rounds)
         return
-    socs = ["imx8mp" if i % 2 else "imx93" for i in range(BOARDS)]
-    with ThreadPoolExecutor(BOARDS) as pool:
-        emulators = list(pool.map(start_emulator, socs))
-    try:
-        with tempfile.TemporaryDirectory() as tmp_name:
-            tmp = Path(tmp_name)
-            inventory = tmp / "boards.yaml"
-            inventory.write_text(inventory_of(emulators))
-            names = ",".join(f"b{i}" for i in range(BOARDS))
-            one = run(inventory, "b0", tmp / "one")
-            eight = run(inventory, names, tmp / "eight")
-            one_again = run(inventory, "b0", tmp / "one-again")
-    finally:
-        for emulator in emulators:
-            emulator.stop()
+    with emulated_lab() as (tmp, inventory):
+        names = ",".join(f"b{i}" for i in range(BOARDS))
+        one = run(inventory, "b0", tmp / "one")
+        eight = run(inventory, names, tmp / "eight")
+        one_again = run(inventory, "b0", tmp / "one-again")
     single = min(one, one_again)
     cores = os.cpu_count() or 1
     for label, (wall, cpu, busy) in (("1 board ", single), (f"{BOARDS} boards", eight)):

@@ -23,31 +23,12 @@ import pytest
 from imxbench.board.deploy import CHECK_FAILED, Upload, deploy_file, upload_checked, upload_script
 from imxbench.board.transport import BoardSession, CommandResult
 from imxbench.errors import InfrastructureError
-from tests.ssh_servers import SshServer, have, start_dropbear, start_sshd
+from tests.ssh_servers import SshServer, have
 
 pytestmark = pytest.mark.skipif(
     not (have("/usr/sbin/sshd") and have("/usr/sbin/dropbear")),
     reason="needs Debian's openssh-server and dropbear-bin (.ci/run installs them)",
 )
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def dropbear(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    server = start_dropbear(tmp_path_factory.mktemp("dropbear"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["sshd", "dropbear"])
-def server(request: pytest.FixtureRequest) -> SshServer:
-    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

@@ -29,15 +29,19 @@ def test_an_unknown_command_gets_a_suggestion_and_exit_2() -> None:
 
 
 def test_boards_loads_no_other_command(tmp_path: Path) -> None:
+    """`imxbench boards` loads its own command only, and no paramiko: the ssh config is read by
+    config/ssh_config.py (HostName and Port from it are in the listing)."""
     inventory = tmp_path / "boards.yaml"
     inventory.write_text("boards:\n  evk:\n    soc: imx8mp\n    host: evk\n")
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text("Host evk\n  HostName 10.1.2.3\n  Port 2022\n")
     code = (
         "import sys; from imxbench.cli import main\n"
         "sys.argv = ['imxbench', 'boards', '--inventory', sys.argv[1]]\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('imxbench.cli.')))\n"
-        "print(sorted(m for m in ('imxbench.report.formats', 'hashlib', 'json') "
+        "print(sorted(m for m in ('imxbench.report.formats', 'hashlib', 'json', 'paramiko') "
         "if m in sys.modules))"
     )
     done = subprocess.run(
@@ -49,7 +53,7 @@ def test_boards_loads_no_other_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     *listing, loaded, others = done.stdout.splitlines()
-    assert "evk" in listing[0]
+    assert "evk" in listing[0] and "root@10.1.2.3:2022" in listing[0]
     modules = [
         "imxbench.cli.boards",
         "imxbench.cli.main",

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import paramiko
 import pytest
 
@@ -38,26 +34,3 @@ def test_what_only_paramiko_reads_goes_to_paramiko() -> None:
     assert not needs_paramiko("Host a\n HostName %h.lab\n")
 
 
-def test_boards_lists_the_inventory_without_importing_paramiko(tmp_path: Path) -> None:
-    inventory = tmp_path / "boards.yaml"
-    inventory.write_text("boards:\n  evk:\n    soc: imx8mp\n    host: evk\n")
-    (tmp_path / ".ssh").mkdir()
-    (tmp_path / ".ssh" / "config").write_text("Host evk\n  HostName 10.1.2.3\n  Port 2022\n")
-    code = (
-        "import sys; from imxbench.cli import main\n"
-        "sys.argv = ['imxbench', 'boards', '--inventory', sys.argv[1]]\n"
-        "try:\n    main()\n"
-        "except SystemExit:\n    pass\n"
-        "print('paramiko' in sys.modules)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(inventory)],
-        capture_output=True,
-        text=True,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[-1] == "False"
-    assert "root@10.1.2.3:2022" in lines[0]

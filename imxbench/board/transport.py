@@ -252,14 +252,13 @@ class BoardSession:
             raise ValueError("hangup_kills needs the channel's stdin: no stdin data with it")
         command = quote_command(argv, env)
         shown = shown_as or command
-        channel = self._spare_or_new_channel()
         started = time.monotonic()
         stdout, stderr = OutputCapture(capture_bytes), OutputCapture(capture_bytes)
         pgid: list[int] = []
+        channel = self._start(_process_group_wrapper(command, hangup_kills), shown)
         self._running[channel.get_id()] = pgid
         stop_feeding = threading.Event()
         try:
-            channel.exec_command(_process_group_wrapper(command, hangup_kills))
             if hangup_kills:  # a long command (a step): the next one's channel opens meanwhile
                 self._open_spare()
             feeder = None if hangup_kills else _start_stdin_feeder(channel, stdin, stop_feeding)
@@ -304,6 +303,30 @@ class BoardSession:
             return self._transport.open_session(timeout=self.board.connect_timeout_s)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectError(f"{self.board.name}: cannot open a channel: {exc}") from None
+
+    def _start(self, command_line: str, shown: str) -> paramiko.Channel:
+        """A channel running `command_line`. A server that closes the channel instead of
+        starting the command (Dropbear did once under load: "Channel closed") never ran it:
+        it is asked once more on a new channel before the connection counts as lost."""
+        channel = self._spare_or_new_channel()
+        try:
+            channel.exec_command(command_line)
+            return channel
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            channel.close()
+            if not self.is_alive:
+                raise ConnectError(
+                    f"{self.board.name}: connection lost during `{shown}`: {exc}"
+                ) from None
+        channel = self._open_channel()
+        try:
+            channel.exec_command(command_line)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            channel.close()
+            raise ConnectError(
+                f"{self.board.name}: connection lost during `{shown}`: {exc}"
+            ) from None
+        return channel
 
     def _open_spare(self) -> None:
         """Open the next command's channel while this one's command runs (issue 17): the

@@ -27,6 +27,16 @@ ACCURACY_NOTE = (
 )
 
 
+def planned_boards(boards: Sequence[Board], emulate: bool) -> list[Board]:
+    """The boards as the run would reach them: with --emulate, each an emulated board of its
+    SoC on 127.0.0.1 (so the plan names that, not the inventory's address)."""
+    if not emulate:
+        return list(boards)
+    from imxbench.config.inventory import emulated_board
+
+    return [emulated_board(b.name, b.soc, b) for b in boards]
+
+
 def print_plan(
     boards: Sequence[Board],
     models: Sequence[Path],

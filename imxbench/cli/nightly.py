@@ -215,10 +215,11 @@ def nightly(
         shard=shard,
     )
     if dry_run:  # nothing is sent (but the probe), nothing is written (cli/dry_run.py)
-        from imxbench.cli.dry_run import print_night_plan, probe_boards
+        from imxbench.cli.dry_run import planned_boards, print_night_plan, probe_boards
 
         probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
-        print_night_plan(boards_, [e.path for e in entries], config, db_url, fmt, probed)
+        planned = planned_boards(boards_, emulate)
+        print_night_plan(planned, [e.path for e in entries], config, db_url, fmt, probed)
         return
     if len(entries) > 1 or models_file is not None:  # one night per model (run/nightly_matrix.py)
         from imxbench.cli.nightly_matrix import nightly_models

@@ -125,12 +125,19 @@ def run(
     emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     entries = model_entries(model_paths, models_file)
     if dry_run:  # nothing is sent, nothing is written (cli/dry_run.py)
-        from imxbench.cli.dry_run import print_plan, probe_boards
+        from imxbench.cli.dry_run import planned_boards, print_plan, probe_boards
 
         paths = [e.path for e in entries]
         probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
         print_plan(
-            boards_, paths, delegate_names, settings, fmt, resume, accuracy is not None, probed
+            planned_boards(boards_, emulate),
+            paths,
+            delegate_names,
+            settings,
+            fmt,
+            resume,
+            accuracy is not None,
+            probed,
         )
         return
     writable_dir(reports_dir, "--reports")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from imxbench.analysis.plan import RunSettings, plan_cells
+from imxbench.cli.main import cli
 from imxbench.config.delegates import load_catalogue, with_vela_on
 from imxbench.config.inventory import Board
 from imxbench.model.facts import BoardFacts
@@ -154,3 +157,35 @@ def test_probed_facts_decide_the_plan(tmp_path: Path) -> None:
     assert not [c for c in plan.commands if c.cell == "ethosu"]
     (compile_,) = [c for c in plan.commands if c.phase == "compile"]  # auto: the board's 3.12
     assert "/vela/3c002613d1b2475e-3.12.0 " in (compile_.command or "")
+
+
+def test_an_emulated_dry_run_names_the_emulated_board(tmp_path: Path) -> None:
+    """`--emulate --dry-run`: the plan is for the emulated board on 127.0.0.1 the run would
+    start, not for the inventory's address (run and nightly alike)."""
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text("boards:\n  evk:\n    soc: imx8mp\n    host: evk.lab.invalid\n")
+    for command in (
+        ["run", "--board", "evk", "--inventory", str(inventory), "--emulate", "--dry-run"],
+        [
+            "nightly",
+            "--board",
+            "evk",
+            "--inventory",
+            str(inventory),
+            "--emulate",
+            "--dry-run",
+            "--reports",
+            str(tmp_path / "reports"),
+        ],
+    ):
+        shown = CliRunner().invoke(cli, command)
+        assert shown.exit_code == 0, shown.output
+        assert "== evk (imx8mp, an emulated imx8mp on 127.0.0.1 (started at run time)) ==" in (
+            shown.output
+        )
+        assert "evk.lab.invalid" not in shown.output
+    plain = CliRunner().invoke(
+        cli, ["run", "--board", "evk", "--inventory", str(inventory), "--dry-run"]
+    )
+    assert "root@evk.lab.invalid:22" in plain.output
+    assert not (tmp_path / "reports").exists()  # a dry run writes nothing

@@ -18,6 +18,7 @@ from imxbench.model.facts import BoardFacts
 
 if TYPE_CHECKING:
     from imxbench.analysis.plan import RunSettings
+    from imxbench.config.models import ModelEntry
     from imxbench.run.nightly import NightlyConfig
 
 
@@ -39,7 +40,7 @@ def planned_boards(boards: Sequence[Board], emulate: bool) -> list[Board]:
 
 def print_plan(
     boards: Sequence[Board],
-    models: Sequence[Path],
+    models: Sequence[ModelEntry],
     delegate_names: str | None,
     settings: RunSettings,
     fmt: str,
@@ -58,11 +59,19 @@ def print_plan(
         raise ConfigError("--dry-run prints text or json (--format text|json)")
     catalogue = with_vela_on(load_catalogue(), settings.vela_on)
     documents = []
-    for model in models:
+    for entry in models:
+        model = entry.path
         if not model.is_file():
             raise ConfigError(f"{model}: model file not found (--model)")
         plans = plan_run(
-            boards, model, catalogue, delegate_names, settings, default_cache_root(), facts
+            boards,
+            model,
+            catalogue,
+            delegate_names,
+            settings,
+            default_cache_root(),
+            facts,
+            entry.skip_delegates,
         )
         if fmt == "json":
             doc = {"model": str(model), **plan_document(plans, probed=facts is not None)}
@@ -79,7 +88,7 @@ def print_plan(
 
 def print_night_plan(
     boards: Sequence[Board],
-    models: Sequence[Path],
+    models: Sequence[ModelEntry],
     config: NightlyConfig,
     db_url: str | None,
     fmt: str,
@@ -91,10 +100,11 @@ def print_night_plan(
     from imxbench.run.nightly_dry_run import plan_night, render_night_text
 
     nights = []
-    for model in models:
-        if not model.is_file():
-            raise ConfigError(f"{model}: model file not found (--model)")
-        nights.append(plan_night(boards, replace(config, model=model), db_url, facts))
+    for entry in models:
+        if not entry.path.is_file():
+            raise ConfigError(f"{entry.path}: model file not found (--model)")
+        night = replace(config, model=entry.path)
+        nights.append(plan_night(boards, night, db_url, facts, entry.skip_delegates))
     if fmt == "json":
         documents = [n.to_dict(probed=facts is not None) for n in nights]
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))

@@ -219,7 +219,7 @@ def nightly(
 
         probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
         planned = planned_boards(boards_, emulate)
-        print_night_plan(planned, [e.path for e in entries], config, db_url, fmt, probed)
+        print_night_plan(planned, entries, config, db_url, fmt, probed)
         return
     if len(entries) > 1 or models_file is not None:  # one night per model (run/nightly_matrix.py)
         from imxbench.cli.nightly_matrix import nightly_models

@@ -127,11 +127,10 @@ def run(
     if dry_run:  # nothing is sent, nothing is written (cli/dry_run.py)
         from imxbench.cli.dry_run import planned_boards, print_plan, probe_boards
 
-        paths = [e.path for e in entries]
         probed = probe_boards(boards_, emulation) if dry_run == "probe" else None
         print_plan(
             planned_boards(boards_, emulate),
-            paths,
+            entries,
             delegate_names,
             settings,
             fmt,

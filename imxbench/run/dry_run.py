@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ from imxbench.board.transport import quote_command
 from imxbench.config.delegates import DelegateSpec, select_delegates
 from imxbench.config.inventory import Board
 from imxbench.model.facts import BoardFacts
-from imxbench.prepare.model_prep import PreparedModel, UnfitModel, prepare_model
+from imxbench.prepare.model_prep import PreparedModel, UnfitModel
+from imxbench.run.job import prepare_models
 from imxbench.run.pipeline import step_command
 
 PLAN_FORMAT = 1
@@ -132,23 +133,13 @@ def plan_run(
     settings: RunSettings,
     vela_cache: Path,
     facts: Mapping[str, BoardFacts] | None = None,
+    skip_delegates: Collection[str] = (),
 ) -> list[BoardPlan]:
     """The plan of every board. Bad input fails as the run would (a ConfigError, exit 2).
-    `facts`: the boards' probe documents (`--dry-run=probe`), which replace the assumptions."""
+    `facts`: the boards' probe documents (`--dry-run=probe`), which replace the assumptions.
+    `skip_delegates`: models.yaml's for this model (shown as skipped cells, as the run does)."""
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
-    prepared: dict[str, PreparedModel] = {}
-    unfit: dict[str, UnfitModel] = {}
-    for specs in every.values():
-        for spec in specs:
-            if spec.name in prepared or spec.name in unfit:
-                continue
-            try:
-                prepared[spec.name] = prepare_model(model, spec, vela_cache)
-            except UnfitModel as exc:
-                unfit[spec.name] = exc
-    for specs in every.values():
-        if specs and all(s.name in unfit for s in specs):
-            raise unfit[specs[0].name]
+    prepared, unfit = prepare_models(model, every, vela_cache, skip_delegates)  # as the run
     return [
         _board_plan(b, every[b.name], prepared, unfit, settings, (facts or {}).get(b.name))
         for b in boards

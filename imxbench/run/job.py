@@ -120,7 +120,7 @@ def run_job(
     what run.json calls the job, "run" or "nightly".
     """
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
-    prepared, unfit = _prepare_models(model, every, vela_cache, skip_delegates)
+    prepared, unfit = prepare_models(model, every, vela_cache, skip_delegates)
     plans = {b: [s for s in specs if s.name in prepared] for b, specs in every.items()}
     skipped = {
         b: [(s, unfit[s.name]) for s in specs if s.name in unfit]
@@ -223,11 +223,11 @@ def check_model(
     a caller that runs several models and wants every one checked first; the delegates that
     will run it, per board. Vela compiles here are cached: the job's own are cache hits."""
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
-    prepared, _ = _prepare_models(model, every, vela_cache, skip_delegates)
+    prepared, _ = prepare_models(model, every, vela_cache, skip_delegates)
     return {b: [s for s in specs if s.name in prepared] for b, specs in every.items()}
 
 
-def _prepare_models(
+def prepare_models(
     model: Path,
     plans: dict[str, list[DelegateSpec]],
     vela_cache: Path,

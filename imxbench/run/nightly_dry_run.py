@@ -12,7 +12,7 @@ directory, no lock, no history row).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ def plan_night(
     config: NightlyConfig,
     db_url: str | None,
     facts: Mapping[str, BoardFacts] | None = None,
+    skip_delegates: Collection[str] = (),
 ) -> NightPlan:
     """The night of `config.model` on `boards`. Bad input fails as the nightly would (a
     ConfigError, exit 2: a model no delegate can run, `--baseline named:X` with no such
@@ -85,6 +86,7 @@ def plan_night(
         config.settings,
         config.vela_cache,
         facts,
+        skip_delegates,
     )
     header = new_header(
         "nightly", config.model, config.settings, config.reports_dir, emulated=bool(config.emulate)

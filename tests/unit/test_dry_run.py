@@ -3,6 +3,7 @@ every remote argument shell-quoted, the plan made without any board."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -189,3 +190,27 @@ def test_an_emulated_dry_run_names_the_emulated_board(tmp_path: Path) -> None:
     )
     assert "root@evk.lab.invalid:22" in plain.output
     assert not (tmp_path / "reports").exists()  # a dry run writes nothing
+
+
+def test_a_delegate_models_yaml_skips_is_planned_as_skipped(tmp_path: Path) -> None:
+    """`--models` with `skip_delegates`: the dry run plans what the run does, the cell skipped
+    with models.yaml's reason and no step for it (run and nightly alike)."""
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text("boards:\n  evk:\n    soc: imx8mp\n    host: evk.lab.invalid\n")
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        f"format: 1\nmodels:\n  - {{name: resnet8, path: {MODEL}, skip_delegates: [vx]}}\n"
+    )
+    common = ["--board", "evk", "--inventory", str(inventory), "--models", str(models)]
+    for command in (
+        ["run", *common, "--dry-run", "--format", "json"],
+        ["nightly", *common, "--dry-run", "--format", "json", "--reports", str(tmp_path / "r")],
+    ):
+        shown = CliRunner().invoke(cli, command)
+        assert shown.exit_code == 0, shown.output
+        doc = json.loads(shown.output)
+        (board,) = doc["boards"]
+        assert any(s.startswith("vx: models.yaml skips") for s in board["skipped"]), board
+        steps = [c for c in board["commands"] if c["phase"] == "step"]
+        cells = {c["what"].split()[0] for c in steps[1:]}  # steps[0]: the snapshot note
+        assert cells == {"cpu@1t", "cpu@4t", "gpu"}, cells

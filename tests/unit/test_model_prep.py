@@ -132,18 +132,18 @@ def test_a_job_skips_the_unfit_delegates_unless_nothing_is_left(
     """The refusal is an UnfitModel (reason without the path, a few words for tables): the job
     skips those delegates when others can run the model, and refuses the run (exit 2, the same
     one line) when a board is left with none."""
-    from imxbench.run.job import _prepare_models
+    from imxbench.run.job import prepare_models
 
     with pytest.raises(UnfitModel) as info:
         prepare_model(FLOAT_MODEL, catalogue["vx"], tmp_path)
     assert info.value.exit_code == 2 and info.value.short == "float32 model"
     assert info.value.message == f"{FLOAT_MODEL}: {info.value.reason}"
     plans = {"imx8mp": [catalogue[n] for n in ("cpu", "gpu", "vx")]}
-    prepared, unfit = _prepare_models(FLOAT_MODEL, plans, tmp_path)
+    prepared, unfit = prepare_models(FLOAT_MODEL, plans, tmp_path)
     assert set(prepared) == {"cpu", "gpu"} and set(unfit) == {"vx"}
     assert unfit["vx"].reason == info.value.reason
     with pytest.raises(UnfitModel) as refused:
-        _prepare_models(FLOAT_MODEL, {"imx8mp": [catalogue["vx"]]}, tmp_path)
+        prepare_models(FLOAT_MODEL, {"imx8mp": [catalogue["vx"]]}, tmp_path)
     assert refused.value.message == info.value.message
     with pytest.raises(ConfigError, match="no operators") as empty:
         check_model_for(catalogue["cpu"], dataclasses.replace(

@@ -308,25 +308,18 @@ class BoardSession:
         """A channel running `command_line`. A server that closes the channel instead of
         starting the command (Dropbear did once under load: "Channel closed") never ran it:
         it is asked once more on a new channel before the connection counts as lost."""
-        channel = self._spare_or_new_channel()
-        try:
-            channel.exec_command(command_line)
-            return channel
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            channel.close()
-            if not self.is_alive:
-                raise ConnectError(
-                    f"{self.board.name}: connection lost during `{shown}`: {exc}"
-                ) from None
-        channel = self._open_channel()
-        try:
-            channel.exec_command(command_line)
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            channel.close()
-            raise ConnectError(
-                f"{self.board.name}: connection lost during `{shown}`: {exc}"
-            ) from None
-        return channel
+        for attempt in (1, 2):
+            channel = self._spare_or_new_channel() if attempt == 1 else self._open_channel()
+            try:
+                channel.exec_command(command_line)
+                return channel
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                channel.close()
+                if attempt == 2 or not self.is_alive:
+                    raise ConnectError(
+                        f"{self.board.name}: connection lost during `{shown}`: {exc}"
+                    ) from None
+        raise AssertionError("unreachable")
 
     def _open_spare(self) -> None:
         """Open the next command's channel while this one's command runs (issue 17): the

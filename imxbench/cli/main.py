@@ -4,12 +4,17 @@ Exit codes: 0 success; 1 a benchmark cell failed or a regression was found; 2 ba
 (a one-line message naming the file, key or value); 3 infrastructure failure; 130 Ctrl-C.
 """
 
+import os
 import signal
 import sys
 from importlib import import_module
 from typing import Any
 
 import click
+
+# numpy's OpenBLAS would start a thread per core at import (~0.1 s of CPU, more with more
+# cores) for linear algebra imxbench never does; a user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from imxbench import __version__
 from imxbench.cli.output import echo

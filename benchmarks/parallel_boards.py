@@ -38,7 +38,15 @@ processes any of them ran, against 1 board's wall / its processes), the separate
 ratio, and what the emulated boards' CPU alone needs of the host's cores (a floor for any
 harness on this machine; real boards each bring their own CPU).
 
-    .venv/bin/python benchmarks/parallel_boards.py [--default-settings [--rounds N]]
+`--replayed-boards [--rounds N]`: the same three sides at the defaults, but with the boards'
+CPU off this machine, as for real boards: 8 boards served by OpenSSH's sshd whose
+benchmark_model is a shell script (REPLAYER) that first records each board's own default run
+(every process's output, exit status and duration; each board alone), then replays them, the
+same output after the same time, at next to no CPU. What is left is the harness's own cost for
+8 boards (docs/PERFORMANCE.md, P8). ~6 minutes.
+
+    .venv/bin/python benchmarks/parallel_boards.py [--default-settings|--replayed-boards]
+        [--rounds N]
 
 (the default-settings mode takes ~8 minutes at 3 rounds; the other one under a minute)
 """
@@ -64,7 +72,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from imxbench.emulator.board_image import BoardLayout, build_board_state  # noqa: E402
 from imxbench.emulator.launcher import RunningEmulator, start_emulator  # noqa: E402
+from imxbench.emulator.socs import BENCHMARK_MODEL  # noqa: E402
+from tests.ssh_servers import SshServer, start_board_sshd  # noqa: E402
 
 BOARDS = 8
 REPETITIONS = 2
@@ -298,22 +309,28 @@ def emulated_lab() -> Iterator[tuple[Path, Path]]:
 def main_default(rounds: int) -> None:
     """--default-settings: 1 board, 8 boards in one imxbench, 8 imxbench processes at once."""
     with emulated_lab() as (tmp, inventory):
-        names = [f"b{i}" for i in range(BOARDS)]
-        sides = {
-            "1 board": [("b1", tmp / "one")],
-            "8 boards": [(",".join(names), tmp / "eight")],
-            "8 processes": [(name, tmp / f"sep-{name}") for name in names],
-        }
-        samples: dict[str, list[Sample]] = {side: [] for side in sides}
-        for r in range(rounds + 1):  # round 0: the op profiles measured, not reported
-            order = list(sides) if r % 2 else list(reversed(sides))
-            for side in order:
-                sample = run_default(inventory, sides[side])
-                loads = os.getloadavg()
-                tag = "warm-up" if r == 0 else f"round {r}"
-                print(f"  {tag:<8} {describe(side, sample)}; load {loads[0]:.2f}", flush=True)
-                if r:
-                    samples[side].append(sample)
+        compare_sides(tmp, inventory, rounds, "default settings")
+
+
+def compare_sides(tmp: Path, inventory: Path, rounds: int, mode: str) -> None:
+    """Round 0 (op profiles measured, not reported), then `rounds` interleaved rounds of the
+    three sides at `run`'s defaults; their medians and the P8 ratio."""
+    names = [f"b{i}" for i in range(BOARDS)]
+    sides = {
+        "1 board": [("b1", tmp / "one")],
+        "8 boards": [(",".join(names), tmp / "eight")],
+        "8 processes": [(name, tmp / f"sep-{name}") for name in names],
+    }
+    samples: dict[str, list[Sample]] = {side: [] for side in sides}
+    for r in range(rounds + 1):  # round 0: the op profiles measured, not reported
+        order = list(sides) if r % 2 else list(reversed(sides))
+        for side in order:
+            sample = run_default(inventory, sides[side])
+            loads = os.getloadavg()
+            tag = "warm-up" if r == 0 else f"round {r}"
+            print(f"  {tag:<8} {describe(side, sample)}; load {loads[0]:.2f}", flush=True)
+            if r:
+                samples[side].append(sample)
     one, eight, floor = (median_of(samples[side]) for side in sides)
     print(f"medians of {rounds} interleaved rounds (load averages now {os.getloadavg()}):")
     for side, s in zip(sides, (one, eight, floor), strict=True):
@@ -326,18 +343,123 @@ def main_default(rounds: int) -> None:
         "boards each bring their own"
     )
     print(
-        f"P8 (default settings): 1 board {one.wall_s:.1f} s, {BOARDS} boards in parallel "
+        f"P8 ({mode}): 1 board {one.wall_s:.1f} s, {BOARDS} boards in parallel "
         f"{eight.wall_s:.1f} s: ratio {eight.wall_s / one.wall_s:.2f}x (target <= 1.2x); per "
         f"process {per_process:.2f}x; {BOARDS} separate imxbench processes "
         f"{floor.wall_s:.1f} s = {floor.wall_s / one.wall_s:.2f}x (no shared interpreter)"
     )
 
 
+REPLAYER = r"""#!/bin/sh
+# parallel_boards.py --replayed-boards: this board's benchmark_model, recorded (its output, exit
+# status and duration) while $POOL/recording exists, replayed afterwards: the same output after
+# the same time, at next to no CPU (a shell, sleep, cat), as a real board's own CPU costs the
+# host nothing. A run's steps are told apart by their command line (less the run-length flags,
+# which adaptive sampling sets from the data), USE_GPU_INFERENCE and whether the NPU graph
+# cache is empty (a cold step); each replays its recordings in turn.
+POOL=@POOL@
+cache=${VIV_VX_CACHE_BINARY_GRAPH_DIR:-}
+state=warm
+if [ -n "$cache" ] && [ -z "$(ls -A "$cache" 2>/dev/null)" ]; then state=cold; fi
+step="$state ${USE_GPU_INFERENCE:-}"
+for a in "$@"; do
+    case $a in
+        --num_runs=*|--min_secs=*|--max_secs=*|--warmup_runs=*|--warmup_min_secs=*) ;;
+        *) step="$step $a" ;;
+    esac
+done
+key=$(printf '%s\n' "$step" | md5sum | cut -c1-16)
+if [ -f "$POOL/recording" ]; then
+    a=$(date +%s%N)
+    @REAL@ "$@" >"$POOL/$key.$$.out" 2>"$POOL/$key.$$.err"
+    rc=$?
+    b=$(date +%s%N)
+    echo "$(( (b - a) / 1000 )) $rc" >"$POOL/$key.$$.meta"
+    cat "$POOL/$key.$$.out"
+    cat "$POOL/$key.$$.err" >&2
+    exit $rc
+fi
+set -- "$POOL/$key".*.meta
+[ -f "$1" ] || { echo "replay: no recording of this step: $step" >&2; exit 1; }
+n=$(cat "$POOL/$key.next" 2>/dev/null || echo 0)
+echo $(( n + 1 )) >"$POOL/$key.next"
+shift $(( n % $# ))
+read -r us rc <"$1"
+sleep "$(( us / 1000000 )).$(printf %06d $(( us % 1000000 )))"
+if [ "$state" = cold ]; then : >"$cache/replayed.nb"; fi
+cat "${1%.meta}.out"
+cat "${1%.meta}.err" >&2
+exit "$rc"
+"""
+
+
+def replaying(layout: BoardLayout, pool: Path) -> None:
+    """Wrap the board's benchmark_model in REPLAYER, recording into `pool` (empty it first)."""
+    tool = layout.usr_file(BENCHMARK_MODEL)
+    real = tool.with_name("benchmark_model.real")
+    tool.rename(real)
+    pool.mkdir(parents=True)
+    (pool / "recording").touch()
+    text = REPLAYER.replace("@POOL@", str(pool)).replace("@REAL@", f"{BENCHMARK_MODEL}.real")
+    tool.write_text(text)
+    tool.chmod(0o755)
+
+
+@contextmanager
+def replayed_lab() -> Iterator[tuple[Path, Path, list[Path]]]:
+    """BOARDS emulated boards (imx93 and imx8mp in turn), each served by OpenSSH's sshd (C, a
+    few ms of CPU per connection) with its benchmark_model wrapped in REPLAYER: (a scratch
+    folder, the inventory, each board's recording pool)."""
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        servers: list[SshServer] = []
+        pools = [tmp / f"pool-b{i}" for i in range(BOARDS)]
+        try:
+            lines = ["boards:"]
+            for i, pool in enumerate(pools):
+                soc = "imx8mp" if i % 2 else "imx93"
+                layout = build_board_state(soc, tmp / f"state-b{i}")
+                replaying(layout, pool)
+                server = start_board_sshd(layout, tmp / f"sshd-b{i}")
+                servers.append(server)
+                lines += [
+                    f"  b{i}:",
+                    f"    soc: {soc}",
+                    "    host: 127.0.0.1",
+                    f"    port: {server.port}",
+                    f"    auth: {{type: key, key_file: {server.client_key}}}",
+                    f"    known_hosts: {server.known_hosts}",
+                ]
+            inventory = tmp / "boards.yaml"
+            inventory.write_text("\n".join(lines) + "\n")
+            yield tmp, inventory, pools
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def main_replayed(rounds: int) -> None:
+    """--replayed-boards: as --default-settings, but every board's benchmark_model is first
+    recorded (each board alone, one default run into a scratch reports dir, so no recording is
+    slowed by the others), then replayed: what the harness itself costs for 8 boards, with
+    the boards' own CPU off this machine's cores, as it is for real boards."""
+    with replayed_lab() as (tmp, inventory, pools):
+        for i, pool in enumerate(pools):
+            sample = run_default(inventory, [(f"b{i}", tmp / f"record-b{i}")])
+            print(f"  recorded b{i}: {sum(sample.processes)} processes", flush=True)
+            (pool / "recording").unlink()
+        compare_sides(tmp, inventory, rounds, "replayed boards")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--default-settings", action="store_true")
+    parser.add_argument("--replayed-boards", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.replayed_boards:
+        main_replayed(args.rounds)
+        return
     if args.default_settings:
         main_default(args.rounds)
         return

@@ -49,6 +49,8 @@ IMAGE_SUFFIXES = frozenset(
 MAX_CLASSES = 100_000
 """Labels at or above this are refused even when the model's class count is not known (a label
 of 2**40 would otherwise size class tables of that many entries)."""
+EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
+"""Pillow image modes of 8-bit pixels: others (I;16, I, F) are refused, not clipped to 0..255."""
 MAX_IMAGE_PIXELS = 16_000_000
 """The largest image (width x height) read from an image folder: classification test images are
 small; a larger one is refused as a decompression bomb before it is decoded."""
@@ -72,6 +74,12 @@ def load_dataset(
     dataset = reader(where, bound)
     if len(dataset) == 0:
         raise ConfigError(f"{where}: the data set holds no images")
+    declared = dataset.declared_classes
+    if classes is not None and declared is not None and declared != classes:
+        raise ConfigError(
+            f"{where}: a data set of {declared} classes, but the model has {classes} output "
+            "classes: not its test set"
+        )
     return dataset if limit is None else stratified_sample(dataset, limit, seed)
 
 
@@ -153,16 +161,24 @@ def _read_cifar(batch: Path, bound: int) -> Dataset:
         missing = [k for k in ("data", "labels") if k not in data]
         raise ConfigError(f"{batch}: not a CIFAR-10 python batch (no {' or '.join(missing)})")
     try:
-        raw = np.asarray(data["data"], dtype=np.uint8)
+        values = np.asarray(data["data"])
         labels = np.asarray(data["labels"], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{batch}: malformed CIFAR-10 batch ({exc})") from None
+    raw = _whole_pixels(values, f"{batch}: 'data'")  # a cast would wrap 256 and floor 0..1
     if raw.ndim != 2 or raw.shape[1] != IC01_BYTES:
         raise ConfigError(
             f"{batch}: 'data' has shape {raw.shape}, expected N x {IC01_BYTES} (32x32x3 uint8)"
         )
     if len(labels) != len(raw):
         raise ConfigError(f"{batch}: {len(raw)} images but {len(labels)} labels")
+    split = data.get("batch_label")
+    split = split.decode("utf-8", "replace") if isinstance(split, bytes) else str(split or "")
+    if split.lower().startswith("training"):  # data_batch_N: images the model was trained on
+        raise ConfigError(
+            f"{batch}: a training batch ({split!r}); accuracy is measured on the test split "
+            "(test_batch)"
+        )
     names = _cifar_meta_names(batch.parent / "batches.meta") or CIFAR10_CLASSES
     _check_labels(labels, min(len(names), bound), str(batch))
     images = raw.reshape(-1, 3, IC01_SIDE, IC01_SIDE).transpose(0, 2, 3, 1)
@@ -172,8 +188,9 @@ def _read_cifar(batch: Path, bound: int) -> Dataset:
     else:
         ids = tuple(f"{batch.name}[{i}]" for i in range(len(raw)))
     return Dataset(
-        np.ascontiguousarray(images), labels, ids, names, batch, "cifar10-python", len(labels)
-    )
+        np.ascontiguousarray(images), labels, ids, names, batch, "cifar10-python", len(labels),
+        declared_classes=len(names), named=True,
+    )  # fmt: skip
 
 
 def _cifar_meta_names(meta: Path) -> tuple[str, ...] | None:
@@ -234,6 +251,7 @@ def _read_ic01(folder: Path, bound: int) -> Dataset:
         folder,
         "ic01",
         len(labels),
+        declared_classes=classes,
     )
 
 
@@ -274,11 +292,16 @@ def _read_npy_pair(where: Path, bound: int) -> Dataset:
             raise ConfigError(f"{where}: several x/y .npy pairs ({listed}); name one x file")
         x, y = pairs[0]
     images = _pixels(_load_npy(x), x)
-    labels = _labels(_load_npy(y), y, len(images))
+    raw_labels = _load_npy(y)
+    labels = _labels(raw_labels, y, len(images))
     _check_labels(labels, bound, str(y))
     ids = tuple(f"{x.name}[{i}]" for i in range(len(images)))
     names = class_names(int(labels.max()) + 1)
-    return Dataset(images, labels, ids, names, x, "npy-pair", len(labels))
+    one_hot = raw_labels.ndim == 2 and raw_labels.shape[1] > 1  # its width is the class count
+    declared = int(raw_labels.shape[1]) if one_hot else None
+    return Dataset(
+        images, labels, ids, names, x, "npy-pair", len(labels), declared_classes=declared
+    )
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -293,15 +316,20 @@ def _pixels(x: np.ndarray, path: Path) -> np.ndarray:
         x = x.transpose(0, 2, 3, 1)  # N x 3 x H x W
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ConfigError(f"{path}: images have shape {x.shape}, expected N x H x W x 3")
+    return _whole_pixels(x, f"{path}: images")
+
+
+def _whole_pixels(x: np.ndarray, what: str) -> np.ndarray:
+    """`x` as uint8, when it holds whole pixel values 0..255 (ConfigError otherwise)."""
     if x.dtype == np.uint8:
         return np.ascontiguousarray(x)
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise ConfigError(f"{path}: images are {x.dtype}, expected uint8 pixels")
+        raise ConfigError(f"{what} are {x.dtype}, expected uint8 pixels")
     low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
     if low < 0 or high > 255 or not np.all(np.mod(x, 1) == 0):
         hint = "; pixels scaled to 0..1?" if high <= 1.0 else ""
         raise ConfigError(
-            f"{path}: {x.dtype} images must hold whole pixel values 0..255 "
+            f"{what}: {x.dtype} values must be whole pixel values 0..255 "
             f"(found {low:g}..{high:g}{hint})"
         )
     return np.ascontiguousarray(x.astype(np.uint8))
@@ -309,6 +337,10 @@ def _pixels(x: np.ndarray, path: Path) -> np.ndarray:
 
 def _labels(y: np.ndarray, path: Path, count: int) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] > 1:
+        if not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
+            raise ConfigError(
+                f"{path}: labels are N x {y.shape[1]} but not one-hot (a single 1 per row)"
+            )
         y = y.argmax(axis=1)  # one-hot
     y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
     if y.ndim != 1 or not (
@@ -366,6 +398,7 @@ def _read_image_folder(folder: Path, bound: int) -> Dataset:
         folder,
         "image-folder",
         len(labels),
+        named=not all(_NUMBERED.match(d.name) for d in dirs),
     )
 
 
@@ -395,6 +428,11 @@ def _read_image(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if image.mode not in EIGHT_BIT_MODES:  # convert() would clip 16-bit, floor float
+                    raise ConfigError(
+                        f"{path}: {image.mode} pixels (16-bit or float); 8-bit images are "
+                        "expected (pixel values 0..255)"
+                    )
                 return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ConfigError(

@@ -6,7 +6,7 @@ on disk is dataset_readers.py's work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,12 @@ class Dataset:
     format: str
     total: int
     """Images in the data set before any sample was taken."""
+    declared_classes: int | None = None
+    """The class count the data set states itself (ic01's classes column, CIFAR-10's ten or
+    its batches.meta); None when only its labels tell."""
+    named: bool = False
+    """`class_names` come from the data set itself (CIFAR-10's batches, class folders named
+    by class), so its labels can be matched by name to a model's own class names."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,14 +59,11 @@ class Dataset:
 
     def subset(self, indices: np.ndarray) -> Dataset:
         chosen = np.asarray(indices, dtype=np.int64)
-        return Dataset(
+        return replace(
+            self,
             images=self.images[chosen],
             labels=self.labels[chosen],
             ids=tuple(self.ids[i] for i in chosen),
-            class_names=self.class_names,
-            source=self.source,
-            format=self.format,
-            total=self.total,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -99,6 +102,29 @@ def stratified_sample(dataset: Dataset, limit: int, seed: int = SAMPLE_SEED) -> 
         if n
     ]
     return dataset.subset(np.sort(np.concatenate(chosen)))
+
+
+def with_model_labels(dataset: Dataset, names: tuple[str, ...]) -> Dataset:
+    """`dataset` with the model's class names (models.yaml `labels`, in the model's output
+    order). A data set that names its classes has its labels matched by name (case aside), so a
+    model whose classes are in another order is scored right; ConfigError when one of its
+    classes is not among the model's. Numbered classes are taken as the model's numbers."""
+    if not dataset.named:
+        return replace(dataset, class_names=names)
+    index = {name.strip().lower(): i for i, name in enumerate(names)}
+    mapping = np.full(len(dataset.class_names), -1, dtype=np.int64)
+    for number, name in enumerate(dataset.class_names):
+        mapping[number] = index.get(name.strip().lower(), -1)
+    used = np.unique(dataset.labels)
+    missing = [dataset.class_names[int(c)] for c in used if mapping[c] < 0]
+    if missing:
+        raise ConfigError(
+            f"{dataset.source}: the data set's class '{missing[0]}' is not among the model's "
+            f"labels ({', '.join(names)})",
+            "name the model's classes as the data set does (models.yaml labels), or give the "
+            "data set with class numbers",
+        )
+    return replace(dataset, labels=mapping[dataset.labels], class_names=names)
 
 
 def class_names(count: int) -> tuple[str, ...]:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from imxbench.accuracy.datasets import Dataset
+from imxbench.accuracy.preprocess import Preprocessing
 
 RESULT_FORMAT = 1
 
@@ -65,6 +67,28 @@ def read_board_result(path: Path, images: int, classes: int) -> BoardResult:
     if invoke_ns.shape != (images,):
         raise ValueError(f"result holds {invoke_ns.shape} invoke times for {images} images")
     return BoardResult(header, top_k.astype(np.int64), outputs.astype(np.float32), invoke_ns)
+
+
+def input_mismatch(header: dict[str, Any], pre: Preprocessing) -> str | None:
+    """Why the board's graph does not take the inputs as they were prepared (another dtype,
+    scale or zero point than the host's model said), or None. Such inputs would be read with
+    another meaning than the one they were quantized for: a wrong number, not a result."""
+    given = header.get("input")
+    if not isinstance(given, dict):
+        return None  # an older result file: nothing to compare
+    dtype, scale, zero_point = given.get("dtype"), given.get("scale"), given.get("zero_point")
+    same = dtype == pre.dtype
+    if same and pre.is_quantized:
+        assert pre.scale is not None
+        same = isinstance(scale, int | float) and math.isclose(scale, pre.scale, rel_tol=1e-6)
+        same = same and zero_point == pre.zero_point
+    if same:
+        return None
+    return (
+        f"the board's graph takes {dtype} input (scale {scale}, zero point {zero_point}), "
+        f"the inputs were prepared for {pre.dtype} (scale {pre.scale}, zero point "
+        f"{pre.zero_point})"
+    )
 
 
 def write_predictions(

@@ -11,7 +11,10 @@ once), then runs the script once per delegate with the same external delegate li
 and environment as the benchmark cells, on the graph that was benchmarked (for Ethos-U the
 Vela-compiled one). The CPU runs once, with the threads of its cell with the most. The result file
 is downloaded to `reports/<run-id>/accuracy/<board>/<delegate>.npz` and turned into metrics
-(accuracy_stats.py). A failure fails that accuracy cell only; the other delegates go on.
+(accuracy_stats.py), against the host reference and against the board's own CPU cell (same
+images, same runtime). A result whose graph took another input dtype, scale or zero point than
+the inputs were prepared for fails its cell. A failure fails that accuracy cell only; the
+other delegates go on.
 A dropped connection is re-opened with backoff, as in the benchmark phase, and the evaluation
 in flight runs again; a failed upload, or a board that stays away, fails the phase (PhaseFailed:
 the run is partial, the benchmark results are kept). A cancel (Ctrl-C, SIGTERM) kills the
@@ -40,9 +43,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imxbench.accuracy.dataset_readers import load_dataset
-from imxbench.accuracy.datasets import Dataset
+from imxbench.accuracy.datasets import Dataset, with_model_labels
 from imxbench.accuracy.files import (
     BoardResult,
+    input_mismatch,
     pack_inputs,
     read_board_result,
     write_predictions,
@@ -60,9 +64,10 @@ from imxbench.analysis.accuracy_stats import (
     latency_stats,
 )
 from imxbench.analysis.model_info import inspect_model
-from imxbench.analysis.plan import uses_nnapi
+from imxbench.analysis.plan import uses_builtin_ethosu, uses_nnapi
 from imxbench.board.deploy import deploy_file, file_sha256
 from imxbench.board.transport import BoardSession
+from imxbench.config.delegates import FIRST as CPU_DELEGATE
 from imxbench.config.delegates import DelegateSpec, external_delegate_options
 from imxbench.config.inventory import Board
 from imxbench.errors import ConfigError, ConnectError, ImxbenchError, RemoteTimeout
@@ -117,6 +122,8 @@ class AccuracyCell:
     duration_s: float = 0.0
     result_file: str | None = None
     predictions_file: str | None = None
+    agreement_cpu: Agreement | None = None
+    """A delegate's agreement with the same board's CPU cell (None: the CPU itself, or no CPU)."""
 
 
 class Evaluation:
@@ -162,7 +169,7 @@ class Evaluation:
                     f"{model}: {len(request.labels)} label names given but the model has "
                     f"{classes} output classes"
                 )
-            dataset = dataclasses.replace(dataset, class_names=request.labels)
+            dataset = with_model_labels(dataset, request.labels)
         pre = preprocessing_for(info, request.channel_order, request.mean, request.scale)
         inputs = preprocess(pre, dataset.images)
         if int(dataset.labels.max()) >= classes:
@@ -236,10 +243,37 @@ class Evaluation:
                     )
                 )
                 self._evaluate(conn, facts, deployed, todo, chosen, cells, out_dir, say)
+            cells[:] = self._versus_board_cpu(cells)
         finally:
             with self._lock:
                 self.cells.extend(cells)
         return cells
+
+    def _versus_board_cpu(self, cells: list[AccuracyCell]) -> list[AccuracyCell]:
+        """Each delegate's agreement with the board's own CPU on the same images: the same
+        runtime, so a difference is the delegate's (agreement with the host also holds the
+        host runtime's own rounding, models/README.md: three images flip between runtimes)."""
+
+        def result(cell: AccuracyCell) -> BoardResult | None:
+            if cell.status != "ok" or not cell.result_file:
+                return None
+            try:
+                return read_board_result(Path(cell.result_file), len(self.dataset), self.classes)
+            except (OSError, ValueError, KeyError):
+                return None
+
+        cpu = next((c for c in cells if c.delegate == CPU_DELEGATE and c.status == "ok"), None)
+        base = result(cpu) if cpu is not None else None
+        if base is None:
+            return cells
+        out = []
+        for cell in cells:
+            mine = result(cell) if cell is not cpu else None
+            if mine is not None:
+                versus = agreement(mine.outputs, mine.top_k[:, 0], base.outputs, base.top_k[:, 0])
+                cell = dataclasses.replace(cell, agreement_cpu=versus)
+            out.append(cell)
+        return out
 
     def _reuse_journaled(
         self,
@@ -424,6 +458,8 @@ class Evaluation:
             return _failed(board, spec.name, target.cell, error, tail, threads, graph)
 
         library = spec.external_delegate_path
+        if uses_builtin_ethosu(spec, facts):  # LF5.15: TFLite's own ethos-u op, as benchmarked
+            library = None
         if library and facts is not None and library not in facts.delegate_libraries:
             return failed(f"delegate library {library} is not on the board")
         remote_out = f"{board.workdir}/{REMOTE_SUBDIR}/result-{secrets.token_hex(6)}.npz"
@@ -468,6 +504,9 @@ class Evaluation:
             result = read_board_result(local, len(self.dataset), self.classes)
         except (OSError, ValueError, KeyError) as exc:
             return failed(f"bad result file: {exc}")
+        mismatch = input_mismatch(result.header, self.preprocessing)
+        if mismatch:
+            return failed(mismatch)
         return self._cell(board, target, result, local, started)
 
     def _cell(

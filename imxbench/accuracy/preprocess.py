@@ -12,6 +12,11 @@ The input tensor's shape, dtype and quantization (scale s, zero point z) decide 
 A model's normalisation is not written in the .tflite file: models.yaml may give it, `mean` and
 `scale` (one value or one per channel, R G B): x = (p - mean) * scale, then the mapping above
 on x (float32: x itself; int8/uint8 with quantization: q = clip(round(x / s) + z)).
+A quantized input tells its float range, (q_min - z) * s .. (q_max - z) * s: when the pixels'
+values (raw, or after mean/scale) miss it by half (e.g. a uint8 input with s = 1/128, z = 128
+takes -1..1, not 0..255), it is a ConfigError naming both ranges, never images clipped to a few
+levels. A float input's range is not in the file (the sanity check tries pixels / 255 too,
+and raw pixels when a mean/scale is given).
 
 The channel order is an option (`rgb`, the data sets' order, or `bgr`). The "cast" quantization
 (`p.astype(dtype)`, wrapping around) exists only for the preprocessing sanity check: it is the
@@ -21,6 +26,7 @@ common mistake of ignoring the model's quantization.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,7 +170,39 @@ def preprocessing_for(
             f"{info.path}: input '{tensor.name}' takes raw {tensor.dtype} pixels (no "
             "quantization): mean and scale cannot apply to it"
         )
+    if pre.is_quantized:
+        _check_value_range(pre, info.path)
     return pre
+
+
+MIN_RANGE_SHARE = 0.5
+"""The input values the pixels map to and the values the input's quantization represents must
+overlap on at least this share of each: otherwise the model takes another normalisation (e.g. a
+uint8 input with scale 1/128, zero point 128 takes (p - 128) / 128, not p) and every image would
+clip to a few levels: a plausible, wrong accuracy."""
+
+
+def _check_value_range(pre: Preprocessing, path: Path) -> None:
+    """ConfigError when the pixels' values (after mean/scale) miss the input's float range."""
+    assert pre.scale is not None and pre.zero_point is not None
+    low_q, high_q = _INT_RANGES[pre.dtype]
+    ends_q = ((low_q - pre.zero_point) * pre.scale, (high_q - pre.zero_point) * pre.scale)
+    low, high = min(ends_q), max(ends_q)
+    mean = np.asarray(pre.mean or (0.0,), dtype=np.float64)
+    scale = np.asarray(pre.norm_scale or (1.0,), dtype=np.float64)
+    ends = np.concatenate([(0.0 - mean) * scale, (255.0 - mean) * scale])
+    x_low, x_high = float(ends.min()), float(ends.max())
+    overlap = max(0.0, min(high, x_high) - max(low, x_low))
+    if overlap >= MIN_RANGE_SHARE * (x_high - x_low) and overlap >= MIN_RANGE_SHARE * (high - low):
+        return
+    given = "with models.yaml's mean and scale" if pre.normalised else "raw, no mean/scale"
+    raise ConfigError(
+        f"{path}: input '{pre.input_name}' ({pre.dtype}, scale {pre.scale:g}, zero point "
+        f"{pre.zero_point}) represents values {low:g}..{high:g}, but the pixels map to "
+        f"{x_low:g}..{x_high:g} ({given}): the model expects another normalisation",
+        f"give models.yaml a mean and scale (x = (p - mean) * scale) that map 0..255 into "
+        f"{low:g}..{high:g}",
+    )
 
 
 def preprocess(pre: Preprocessing, images: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The preprocessing sanity check: is the configured preprocessing the best one?
 
 On a small stratified subset, the model runs on the host with every variant of channel order
-(RGB, BGR) and quantization (the model's, a naive cast; float models have only the first).
+(RGB, BGR) and quantization (the model's, a naive cast). A float model has no cast, but its
+input range is not in the file: it tries pixels / 255 and, given a mean/scale, raw pixels.
 When another variant beats the configured one clearly, a warning says so: a data set stored as
 BGR costs the MLPerf Tiny ResNet-8 about 13 points of top-1 (models/README.md), and NXP's own
 model-zoo figure for it (0.75 int8 vs 0.87 float) most likely comes from exactly that mistake.
@@ -10,7 +11,7 @@ model-zoo figure for it (0.75 int8 vs 0.87 float) most likely comes from exactly
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ from imxbench.accuracy.host_reference import HostModel
 from imxbench.accuracy.preprocess import CHANNEL_ORDERS, Preprocessing, preprocess
 
 SANITY_IMAGES = 200
+SCALED = "scaled"
+"""The variant x = p / 255 of a float model (a float input's range is not in the file)."""
+RAW = "raw"
+"""The variant x = p of a float model given a mean/scale in models.yaml."""
 MARGIN_IMAGES = 2
 MARGIN_SHARE = 0.02
 """A variant is "clearly better" when it gets more than max(2 images, 2% of the subset) right."""
@@ -38,6 +43,10 @@ class VariantScore:
 
     @property
     def name(self) -> str:
+        if self.quantization == SCALED:
+            return f"{self.channel_order.upper()} + pixels scaled to 0..1"
+        if self.quantization == RAW:
+            return f"{self.channel_order.upper()} + raw pixels 0..255"
         return f"{self.channel_order.upper()} + {self.quantization} quantization"
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,11 +83,16 @@ def check_preprocessing(
 ) -> SanityCheck:
     """Score every preprocessing variant on `images` images of `dataset` (host CPU)."""
     subset = stratified_sample(dataset, images) if len(dataset) > images else dataset
-    quantizations = ("model", "cast") if pre.dtype != "float32" else ("model",)
+    quantizations: tuple[str, ...] = ("model", "cast") if pre.dtype != "float32" else ("model",)
+    if pre.dtype == "float32":  # a float input's range is not in the file: try 0..1 (and 0..255)
+        quantizations += (SCALED, RAW) if pre.normalised else (SCALED,)
     scores = []
     for order in CHANNEL_ORDERS:
         for quantization in quantizations:
             variant = pre.variant(order, quantization)
+            if quantization in (SCALED, RAW):
+                norm = ((0.0,), (1 / 255,)) if quantization == SCALED else (None, None)
+                variant = replace(pre.variant(order, "model"), mean=norm[0], norm_scale=norm[1])
             predicted = model.run(preprocess(variant, subset.images)).top1
             correct = int(np.sum(predicted == subset.labels))
             scores.append(VariantScore(order, quantization, len(subset), correct))
@@ -105,6 +119,13 @@ def judge(pre: Preprocessing, scores: tuple[VariantScore, ...]) -> SanityCheck:
 
 
 def _hint(configured: VariantScore, best: VariantScore) -> str:
+    if best.quantization == SCALED:
+        return (
+            "; the float model seems to take pixels scaled to 0..1: give it models.yaml "
+            "mean: 0, scale: 0.00392156862745098 (1/255)"
+        )
+    if best.quantization == RAW:
+        return "; the float model seems to take raw pixels 0..255: drop models.yaml mean and scale"
     if best.channel_order != configured.channel_order:
         return (
             f"; the model fits {best.channel_order.upper()} input better (images read with "

@@ -17,6 +17,8 @@
                 confusion: [[count]] (rows: true class), labels,
                 agreement_top1, agreement: {images, top1_agree, top1_rate, disagreeing,
                                             max_abs_diff, mean_abs_diff},
+                agreement_cpu_top1, agreement_cpu: {the same, against the board's own
+                    CPU cell on the same images; null for the CPU and a board without one},
                 latency: {invokes, first_us, p50_us, p90_us, p99_us, mean_us, min_us,
                           max_us}}]}
 
@@ -81,6 +83,9 @@ def cell_document(cell: AccuracyCell, labels: tuple[str, ...]) -> dict[str, Any]
     doc.update(metrics_document(cell.metrics, labels))
     doc["agreement_top1"] = cell.agreement.top1_rate if cell.agreement else None
     doc["agreement"] = cell.agreement.as_dict() if cell.agreement else None
+    versus = cell.agreement_cpu
+    doc["agreement_cpu_top1"] = versus.top1_rate if versus else None
+    doc["agreement_cpu"] = versus.as_dict() if versus else None
     doc["latency"] = cell.latency.as_dict() if cell.latency else None
     return doc
 
@@ -175,7 +180,7 @@ def render_accuracy(evaluation: Evaluation) -> str:
     ]
     head = (
         f"{'board':<10} {'cell':<9} {'top1':>7} {'95% CI':>15} {'top5':>7} {'agree':>7} "
-        f"{'max|diff|':>9} {'p50':>9} {'p90':>9} {'p99':>9}  runtime"
+        f"{'max|diff|':>9} {'vs cpu':>7} {'p50':>9} {'p90':>9} {'p99':>9}  runtime"
     )
     lines += [head, "-" * len(head)]
     for cell in sorted(evaluation.cells, key=lambda c: (c.board, c.delegate)):
@@ -184,10 +189,11 @@ def render_accuracy(evaluation: Evaluation) -> str:
             lines.append(f"{cell.board:<10} {cell.cell:<9} FAILED: {cell.error}")
             continue
         ci = f"{m.top1_ci[0]:.1%}-{m.top1_ci[1]:.1%}"
+        vs_cpu = f"{cell.agreement_cpu.top1_rate:.2%}" if cell.agreement_cpu else "-"
         lines.append(
             f"{cell.board:<10} {cell.cell:<9} {m.top1:>7.2%} {ci:>15} {m.top5:>7.2%} "
-            f"{a.top1_rate:>7.2%} {a.max_abs_diff:>9.4f} {_ms(t.p50_us):>9} {_ms(t.p90_us):>9} "
-            f"{_ms(t.p99_us):>9}  {cell.runtime} {cell.runtime_version}"
+            f"{a.top1_rate:>7.2%} {a.max_abs_diff:>9.4f} {vs_cpu:>7} {_ms(t.p50_us):>9} "
+            f"{_ms(t.p90_us):>9} {_ms(t.p99_us):>9}  {cell.runtime} {cell.runtime_version}"
         )
     return "\n".join(lines)
 

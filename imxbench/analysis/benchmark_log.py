@@ -7,12 +7,13 @@ INDEX.md). The line shapes of every TFLite version are in TFLite's benchmark too
 Public API: `parse_log(text) -> list[BenchmarkRun]`, `runs_to_json(runs) -> list[dict]`,
 `BenchmarkRun` (and the `DelegateUse` / `OpTypeTiming` rows it holds).
 
-Cleaning. NUL bytes are dropped; lines split on any line break (CRLF, CR, LF); trailing blanks
-are stripped. A kernel message with a dmesg timestamp (`[  123.456] ...`, at least 3 decimals)
-that breaks *into* a line is cut out, and the rest of the interrupted line, which the console
-prints on the next line, is joined back on. Every pattern is searched anywhere in a line, so a
-shell prompt, a damaged or missing `INFO: ` prefix or other text before it does not matter.
-Lines the parser does not know (driver spam, `set -x` traces, label_image output) are ignored.
+Cleaning. NUL bytes and ANSI colour sequences are dropped; lines split on any line break
+(CRLF, CR, LF); trailing blanks are stripped. A kernel message with a dmesg timestamp
+(`[  123.456] ...`, at least 3 decimals) that breaks *into* a line is cut out, and the rest of
+the interrupted line, which the console prints on the next line, is joined back on. Every
+pattern is searched anywhere in a line, so a shell prompt, a damaged or missing `INFO: ` prefix
+or other text before it does not matter. Lines the parser does not know (driver spam, `set -x`
+traces, label_image output) are ignored.
 
 Splitting. A run starts at each line containing `STARTING!` and runs to the next one. Text
 before the first `STARTING!` (or the whole text, when there is none) becomes a run only if it
@@ -30,17 +31,22 @@ Fields (None where absent; times in microseconds, memory in MB, counts as ints):
   Inference (avg): A` (about 2.1 on), or the old `Average inference timings in us: Warmup: W,
   Init: I, no stats: A` (or `Inference: A`), gives `init_us`, `first_inference_us`,
   `warmup_avg_us` and `inference_avg_us`. The first summary line holding an inference average
-  is used. Where the summary lacks a value (old builds, lost or truncated lines): `init_us`
-  falls back to `Initialized session in X ms` (x 1000, so rounded to 6 significant digits),
-  `first_inference_us` / `warmup_avg_us` to the warm-up `count=` line's `first` / `avg`,
-  `inference_avg_us` to the regular `count=` line's `avg`.
+  is used. A summary value counts only when a comma ends it or, for the inference average
+  (every format's last field), when it is the whole rest of the line: a line cut short or
+  broken into gives no value, never a shortened one. Where the summary lacks a value (old
+  builds, lost or truncated lines): `init_us` falls back to `Initialized session in X ms`
+  (x 1000, so rounded to 6 significant digits), `first_inference_us` / `warmup_avg_us` to the
+  warm-up `count=` line's `first` / `avg`, `inference_avg_us` to the regular `count=` line's
+  `avg`.
 * `inference_count/std/min/max/p5/median/p95`: the `count=N first= curr= min= max= avg= std=
   [p5= median= p95=]` line of the REGULAR runs phase. With a summary line it is the last such
   line before the summary. Without one, phases are told apart by the `Running benchmark for ...`
   headers (the second header opens the regular phase) or, with no header at all, by order (the
   second `count=` line). `Timings (microseconds): count=...` lines of the op tables never count.
   A single-run phase prints only `count=1 curr=X`, and a phase whose samples were all equal
-  `count=N curr=X(all same)`: then min = max = avg = first = X, std = 0.
+  `count=N curr=X(all same)`: then min = max = avg = first = X, std = 0. The last value of a
+  `count=` line counts only when it is one a whole line ends with (`std=`, `p95=`, or the
+  `curr=` of those two shapes): a line cut short loses its last value, not its accuracy.
 * `memory_init_mb`, `memory_overall_mb`: `Peak memory footprint (MB): init=.. overall=..`
   (about 2.2-2.6) or `Memory footprint delta from the start of the tool (MB): init=..
   overall=..` (2.8 on); an empty value is None. `memory_peak_mb`: `Overall peak memory
@@ -102,6 +108,7 @@ __all__ = [
 Status = Literal["ok", "failed", "incomplete"]
 Execution = Literal["full", "partial", "none"]
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _KERNEL_STAMP_RE = re.compile(r"\[\s*\d+\.\d{3,}\]\s")
 _MAX_JOINED_LINE_CHARS = 65536
 _SESSION_RE = re.compile(r"Initialized session in ([-+.\deE]+)\s*ms")
@@ -151,6 +158,9 @@ _FAILURE_HINTS = (
     "terminate",
     "Unable",
 )
+
+_LAST_STAT_KEYS = ("std", "p95")
+"""The keys a whole `count=` line ends with (`count=1 curr=X` and `curr=X(all same)` aside)."""
 
 _SUMMARY_KEYS = {
     "Init": "init",
@@ -246,7 +256,10 @@ def _clean_lines(text: str) -> list[str]:
     """Lines without NULs or trailing blanks, with mid-line kernel messages cut out."""
     lines: list[str] = []
     pending = ""  # the first part of a line a kernel message broke into
-    for raw in text.replace("\x00", "").splitlines():
+    text = text.replace("\x00", "")
+    if "\x1b" in text:  # a terminal's or serial console's colours
+        text = _ANSI_RE.sub("", text)
+    for raw in text.splitlines():
         line = pending + raw
         search_from = max(0, len(pending) - 32)
         stamp = _KERNEL_STAMP_RE.search(line, search_from) if "]" in raw else None
@@ -429,16 +442,21 @@ def _parse_phase_stats(line: str, index: int, headers_seen: int) -> _PhaseStats 
     all_same = "(all same)" in line
     tokens = line[line.find("count=") :].replace("(all same)", " ").split()
     raw: dict[str, str] = {}
+    last_key = ""
     for token in tokens:
         key, sep, value = token.partition("=")
         if sep:
             raw.setdefault(key, value)
+            last_key = key
+    count = parse_int(raw.get("count", ""))
+    if last_key not in _LAST_STAT_KEYS and not (last_key == "curr" and (count == 1 or all_same)):
+        # A line cut short ("max=25" of max=2586): its last value may be cut too; drop it.
+        raw.pop(last_key, None)
     values: dict[str, float] = {}
     for key in ("first", "curr", "min", "max", "avg", "std", "p5", "median", "p95"):
         number = parse_float(raw.get(key, ""))
         if number is not None:
             values[key] = number
-    count = parse_int(raw.get("count", ""))
     if count is None or "curr" not in values:
         return None
     if count == 1 or all_same:
@@ -454,10 +472,17 @@ def _parse_summary(line: str) -> dict[str, float] | None:
     if match is None:
         return None
     values: dict[str, float] = {}
-    for piece in line[match.end() :].split(","):
+    pieces = line[match.end() :].split(",")
+    for position, piece in enumerate(pieces, start=1):
         key, sep, raw_value = piece.partition(":")
         name = _SUMMARY_KEYS.get(key.strip())
-        number = leading_float(raw_value) if sep else None
+        if position == len(pieces):
+            # The line's last value is only trusted as the inference average (the last field of
+            # every summary format) written out whole: a line cut short ("First inference: 46"
+            # of 4625131) or broken into must not give a made-up number.
+            number = parse_float(raw_value.strip()) if name == "inference" else None
+        else:
+            number = leading_float(raw_value) if sep else None
         if name is not None and number is not None:
             values.setdefault(name, number)
     return values

@@ -155,6 +155,17 @@ def vela_place(spec: DelegateSpec, settings: RunSettings) -> str | None:
     return settings.vela_on or spec.vela.compile_on
 
 
+def route_note(route: str, env: dict[str, str]) -> str | None:
+    """What the plan says of a cell that reaches the NPU without its delegate library (None:
+    nothing to say). Under NNAPI a GPU cell keeps `USE_GPU_INFERENCE=1`; which unit NXP's
+    NNAPI runtime then runs it on is not established (NXP_FACTS has no source): not claimed."""
+    if route not in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
+        return None
+    if route == ROUTE_NNAPI and env.get("USE_GPU_INFERENCE") == "1":
+        return f"runs via the {route} with USE_GPU_INFERENCE=1 (GPU or NPU: not established)"
+    return f"runs on the NPU via the {route}"
+
+
 def route_of(spec: DelegateSpec) -> str:
     """How a (resolved) delegate's cell runs: see Cell.route."""
     if spec.external_delegate_path:

@@ -9,7 +9,8 @@ the model has one row instead, kind and status `skipped`, the reason in `error` 
 words in `skip_reason`): no process ran, nothing failed.
 Derived values:
 - `speedup_vs_cpu`: the board's fastest CPU variant (median of its timed repetitions) divided
-  by this row's steady-state average;
+  by this row's steady-state average (the summary's `speedup` is that CPU latency divided by
+  the cell's median latency: the ratio of the latencies it shows);
 - `delegate_time_share`: share of the profiled run's time spent in delegate kernels
   (op-profile node types that are delegate partitions);
 - `vela_estimate_us`: Vela's estimated inference time for an Ethos-U graph.
@@ -17,6 +18,7 @@ Derived values:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -117,13 +119,12 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         .agg(
             reps=("inference_avg_us", "count"),
             latency_ms=("inference_avg_us", lambda s: s.median() / 1000),
-            spread_pct=("inference_avg_us", lambda s: 100 * (s.max() - s.min()) / s.median()),
+            spread_pct=("inference_avg_us", _spread_pct),
             p5_ms=("inference_p5_us", lambda s: s.median() / 1000),
             p95_ms=("inference_p95_us", lambda s: s.median() / 1000),
             init_ms=("init_us", lambda s: s.median() / 1000),
             first_ms=("first_inference_us", lambda s: s.median() / 1000),
             memory_mb=("memory_overall_mb", "median"),
-            speedup=("speedup_vs_cpu", "median"),
             precision_pct=("inference_avg_us", _precision_pct),
             ci_low_ms=("inference_avg_us", lambda s: _interval_ms(s, "low")),
             ci_high_ms=("inference_avg_us", lambda s: _interval_ms(s, "high")),
@@ -166,7 +167,30 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         emulated=("emulated", "first"),
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
+    # the ratio of the latencies the tables print (the median of per-process ratios differs
+    # in the third digit, and the reference CPU cell would not read exactly 1.00x)
+    # a failed cell shows no timing, in any table or chart: its ok processes' numbers would
+    # read as the cell's result (results.json keeps every process's own)
+    out.loc[out["status"] == "failed", list(FAILED_CELL_HIDES)] = math.nan
+    cpu_best = out[out["delegate"] == "cpu"].groupby(level="board")["latency_ms"].min()
+    out["speedup"] = out.index.get_level_values("board").map(cpu_best) / out["latency_ms"]
     return out.reset_index()
+
+
+FAILED_CELL_HIDES = (
+    "latency_ms",
+    "spread_pct",
+    "p5_ms",
+    "p95_ms",
+    "init_ms",
+    "first_ms",
+    "memory_mb",
+    "precision_pct",
+    "ci_low_ms",
+    "ci_high_ms",
+    "cold_first_ms",
+)
+"""The summary's measured columns, blank (NaN) for a failed cell."""
 
 
 def _cold_counted(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -174,6 +198,15 @@ def _cold_counted(df: pd.DataFrame) -> list[tuple[str, str]]:
     rows = repetition_rows(df)
     cold = rows[rows["kind"] == "cold"]
     return list(zip(cold["board"], cold["cell"], strict=True))
+
+
+def _spread_pct(latencies_us: pd.Series) -> float | None:
+    """(max - min) / median of the repetitions' averages, percent; None for one repetition
+    (a single process has no spread to show, not a spread of 0%)."""
+    values = latencies_us.dropna()
+    if len(values) < 2:
+        return None
+    return float(100 * (values.max() - values.min()) / values.median())
 
 
 def _precision_pct(latencies_us: pd.Series) -> float | None:

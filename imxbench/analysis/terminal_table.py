@@ -82,7 +82,7 @@ COLUMNS = {
     "p95": Column("p95 ms", 8, 2, _field("p95_ms", _fmt(".3f"))),
     "precision": Column("±95%", 6, 1, _field("precision_pct", _fmt(".2f", suffix="%"))),
     "top1": Column("top1", 6, 2, _accuracy("top1")),
-    "spread": Column("spread", 6, 3, _field("spread_pct", _fmt(".0f", suffix="%"))),
+    "spread": Column("spread", 6, 3, _field("spread_pct", _fmt(".1f", suffix="%"))),
     "delegated": Column("deleg.", 6, 3, _field("npu_share", _fmt(".0f", 100, "%"))),
     "first": Column("first ms", 9, 4, _field("first_ms", _fmt(".2f"))),
     "cold": Column("cold 1st", 9, 5, _field("cold_first_ms", _fmt(".1f"))),

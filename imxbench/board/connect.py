@@ -77,12 +77,17 @@ def emulated_boards(boards: Sequence[Board], emulate: bool | Emulation) -> Itera
             futures = [pool.submit(context.__enter__) for context in contexts]
             started: list[Board] = []
             failure: BaseException | None = None
-            for context, future in zip(contexts, futures, strict=True):
+            pushed: set[int] = set()
+            for i, (context, future) in enumerate(zip(contexts, futures, strict=True)):
                 try:
                     started.append(future.result())
                     stack.push(context)  # stopped on the way out, in reverse
-                except BaseException as exc:
+                    pushed.add(i)
+                except BaseException as exc:  # its start failed, or Ctrl-C while it started
                     failure = failure or exc
-            if failure is not None:
-                raise failure
+        if failure is not None:  # the pool waited for every start: stop those that came up
+            for i, (context, future) in enumerate(zip(contexts, futures, strict=True)):
+                if i not in pushed and not future.cancelled() and future.exception() is None:
+                    stack.push(context)
+            raise failure
         yield started

@@ -695,7 +695,8 @@ def _authenticate(board: Board, transport: paramiko.Transport) -> None:
 
 
 def _auth_none(board: Board, transport: paramiko.Transport) -> None:
-    """NXP images up to L6.6 let root in with no password: try 'none', then an empty one."""
+    """NXP images (L6.12 multimedia/full too) let root in with no password: try 'none', then an
+    empty one."""
     try:
         transport.auth_none(board.user)
         return

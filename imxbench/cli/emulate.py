@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from imxbench.cli.options import FiniteFloatRange
+
 
 @click.command()
 @click.option(
@@ -31,13 +33,13 @@ import click
 @click.option(
     "--state",
     "state_dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, file_okay=False),
     help="Keep the board's disk here across restarts (default: a temporary folder).",
 )
 @click.option(
     "--noise",
     "noise_pct",
-    type=click.FloatRange(0, 50),
+    type=FiniteFloatRange(0, 50),
     default=1.0,
     show_default=True,
     help="Run-to-run timing noise of the emulated board, percent.",

@@ -147,9 +147,11 @@ def baseline_set(run: str, name: str, db_url: str | None, reports_dir: Path) -> 
       imxbench baseline set latest   # accept tonight's timings as normal
       imxbench baseline set 20261203-0200 --name release-6.12
     """
+    from imxbench.history.baselines import baseline_name
     from imxbench.history.store import open_store
     from imxbench.model.records import holder_name
 
+    name = baseline_name(name)
     with open_store(db_url, reports_dir) as store:
         run_id = store.resolve_run(run)
         store.set_baseline(name, run_id, holder_name())

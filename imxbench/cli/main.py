@@ -85,9 +85,17 @@ def cli() -> None:
 def _interrupted(exc: BaseException | None) -> None:
     partial = getattr(exc, "result", None)  # job.JobInterrupted: what finished is on disk
     if partial is not None:
+        again = getattr(exc, "resume_dir", None) or partial.out_dir  # a model matrix's: its own
         click.echo(
-            f"interrupted: partial results in {partial.out_dir} "
-            f"(resume with --resume {partial.out_dir})",
+            f"interrupted: partial results in {partial.out_dir} (resume with --resume {again})",
+            err=True,
+        )
+    elif getattr(exc, "out_dir", None) or getattr(exc, "resume_dir", None):  # RunInterrupted
+        out_dir, again = getattr(exc, "out_dir", None), getattr(exc, "resume_dir", None)
+        where = f" in {out_dir}" if out_dir else ""
+        click.echo(
+            f"interrupted: partial results{where}"
+            + (f" (resume with --resume {again})" if again else ""),
             err=True,
         )
     else:
@@ -138,9 +146,13 @@ def entry() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM right as main() ended
+        code = 130
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if any(t.is_alive() and not t.daemon for t in others):
         sys.exit(code)  # type: ignore[arg-type]
+    for sig in (signal.SIGINT, signal.SIGTERM):  # all done: a late one is no traceback
+        signal.signal(sig, signal.SIG_IGN)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)  # what SystemExit("message") does
         code = 1

@@ -19,6 +19,7 @@ from imxbench.cli.options import (
     MODELS,
     REPORTS,
     SLOWDOWN,
+    FiniteFloatRange,
     benchmark_settings,
     dry_run_option,
     emulation_for,
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 @click.option(
     "--lock-wait",
     "lock_wait_s",
-    type=click.FloatRange(0),
+    type=FiniteFloatRange(0),
     default=0.0,
     show_default=True,
     help="Seconds to wait for a board another job holds (0: fail fast, naming the holder).",
@@ -110,7 +111,7 @@ if TYPE_CHECKING:
 @SLOWDOWN
 @click.option(
     "--emulator-noise",
-    type=click.FloatRange(0, 50),
+    type=FiniteFloatRange(0, 50),
     default=1.0,
     hidden=True,
     help="Tests: the emulated boards' timing noise, percent.",
@@ -188,6 +189,9 @@ def nightly(
     model = entries[0].path
     if not dry_run:  # a dry run writes nothing, not even the reports folder
         writable_dir(reports_dir, "--reports")
+        for option, path in (("--junit", junit_path), ("--summary", summary_path)):
+            if path is not None:  # checked now, not after the night has run
+                writable_dir(path.parent, option)
     emulation: bool | Emulation = emulation_for(boards_, emulate, emulate_bsp, slowdown)
     if emulate and (emulator_faults or emulator_noise != 1.0):
         faults = dict(emulation.faults) if isinstance(emulation, Emulation) else {}

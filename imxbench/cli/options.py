@@ -4,6 +4,7 @@ boards and the default model from them."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,18 @@ from imxbench.config.inventory import (
     load_inventory,
 )
 from imxbench.errors import ConfigError
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses `nan` and `inf`: a NaN passes every bound check
+    (it compares False), and would disable a timeout or land in run.json as invalid JSON."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
 
 FORMAT = click.option(
     "--format",
@@ -90,6 +103,14 @@ def option_group(
     return decorate
 
 
+def _given(param: str) -> bool:
+    """Whether the user gave option `param` on the command line (not its default)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and (
+        ctx.get_parameter_source(param) is click.core.ParameterSource.COMMANDLINE
+    )
+
+
 def benchmark_settings(
     repetitions: int, min_repetitions: int, adaptive: bool = False
 ) -> Callable[[Any], Any]:
@@ -101,6 +122,8 @@ def benchmark_settings(
         from imxbench.analysis.plan import RunSettings
 
         if no_op_profile:
+            if _given("op_profile_mode") and op_profile_mode != "never":
+                raise ConfigError(f"--no-op-profile contradicts --op-profile {op_profile_mode}")
             op_profile_mode = "never"
         values["op_profile_reuse"] = op_profile_mode == "auto"
 
@@ -109,6 +132,13 @@ def benchmark_settings(
             values["repetitions"] = repetitions
             values["precision"] = precision
         else:
+            sampling = [o for o in ("precision", "max_repetitions", "max_seconds") if _given(o)]
+            if sampling:
+                option = "--" + sampling[0].replace("_", "-")
+                raise ConfigError(
+                    f"--repetitions {values['repetitions']} runs exactly that many processes; "
+                    f"{option} is for adaptive sampling: give one of them"
+                )
             values.pop("max_repetitions", None)
             values.pop("max_seconds", None)
         return RunSettings(op_profile=op_profile_mode != "never", **values)
@@ -154,7 +184,7 @@ def benchmark_settings(
                 "min_secs",
                 click.option(
                     "--min-secs",
-                    type=click.FloatRange(0),
+                    type=FiniteFloatRange(0),
                     default=1.0,
                     show_default=True,
                     help="Least seconds of timed inferences per process (fixed repetitions).",
@@ -192,7 +222,7 @@ def benchmark_settings(
                 click.option(
                     "--timeout",
                     "step_timeout_s",
-                    type=click.FloatRange(1),
+                    type=FiniteFloatRange(1),
                     default=600.0,
                     show_default=True,
                     help="Seconds one benchmark_model process may take.",
@@ -213,7 +243,7 @@ def benchmark_settings(
                 click.option(
                     "--cooldown",
                     "cooldown_c",
-                    type=click.FloatRange(20, 120),
+                    type=FiniteFloatRange(20, 120),
                     metavar="C",
                     help="Before each step, wait until the SoC is below C °C "
                     "(at most --cooldown-timeout).",
@@ -224,7 +254,7 @@ def benchmark_settings(
                 click.option(
                     "--cooldown-timeout",
                     "cooldown_timeout_s",
-                    type=click.FloatRange(0),
+                    type=FiniteFloatRange(0),
                     default=300.0,
                     show_default=True,
                     help="Seconds --cooldown waits at most before a step.",
@@ -292,7 +322,7 @@ _ADAPTIVE_OPTIONS = [
         "max_seconds",
         click.option(
             "--max-seconds",
-            type=click.FloatRange(1),
+            type=FiniteFloatRange(1),
             default=60.0,
             show_default=True,
             help="Adaptive sampling: seconds of timed processes per cell at most.",
@@ -315,7 +345,7 @@ verdict_settings = option_group(
             "alpha",
             click.option(
                 "--alpha",
-                type=click.FloatRange(1e-6, 0.5),
+                type=FiniteFloatRange(1e-6, 0.5),
                 default=0.01,
                 show_default=True,
                 help="False-alarm budget of one cell on one night (the regression detector's "
@@ -326,7 +356,7 @@ verdict_settings = option_group(
             "min_effect",
             click.option(
                 "--min-effect",
-                type=click.FloatRange(0.1, 100),
+                type=FiniteFloatRange(0.1, 100),
                 default=3.0,
                 show_default=True,
                 help="Smallest latency change worth a verdict, percent.",
@@ -485,10 +515,14 @@ def writable_dir(path: Path, option: str) -> Path:
 
 
 def resolve_boards(inventory_path: Path, names: str, emulate: bool) -> list[Board]:
-    if not [n for n in names.split(",") if n.strip()]:
+    named = [n.strip() for n in names.split(",") if n.strip()]
+    if not named:
         raise ConfigError(
             f"--board {names!r}: no board named", "give a board, a list a,b, 'all' or 'tag:NAME'"
         )
+    twice = next((n for i, n in enumerate(named) if n in named[:i]), None)
+    if twice is not None:  # one board, two jobs at once on it: timings and results mixed
+        raise ConfigError(f"--board {names!r}: {twice!r} is named twice")
     if emulate and all(n in SOCS for n in names.split(",")) and not inventory_path.exists():
         return [emulated_board(n, n) for n in names.split(",")]
     if "," not in names and names != "all" and not names.startswith("tag:"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +59,8 @@ if TYPE_CHECKING:
 @click.option(
     "--resume",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="A partial run's directory: run only the steps it is missing, into it.",
+    help="A partial run's directory, or a model matrix's (reports/<matrix-id>, with the "
+    "same models): run only what it is missing, into it.",
 )
 @accuracy_options
 @WIDE
@@ -140,14 +144,19 @@ def run(
         )
         return
     writable_dir(reports_dir, "--reports")
-    if len(entries) > 1 or models_file is not None:  # a model matrix (cli/run_matrix.py)
+    from imxbench.rundir.matrix import is_matrix_dir
+
+    resumes_matrix = resume is not None and is_matrix_dir(resume)
+    if len(entries) > 1 or models_file is not None or resumes_matrix:  # cli/run_matrix.py
         from imxbench.cli.run_matrix import run_models
 
-        if resume is not None:
+        if resume is not None and not resumes_matrix:
             raise ConfigError(
-                "--resume resumes one model's run, not a model matrix",
-                "resume each model's run directory with its own --model",
+                f"--resume {resume}: one model's run (no matrix.json), not a model matrix",
+                "resume a matrix with its reports/<matrix-id>, a model's run with its --model",
             )
+        if resume is not None:
+            writable_dir(resume, "--resume")
         run_models(
             boards_,
             entries,
@@ -162,6 +171,8 @@ def run(
             emulate_bsp=emulate_bsp,
             slowdown=slowdown,
             fmt=fmt,
+            resume=resume,
+            models_given=bool(model_paths) or models_file is not None,
         )
         return
     model = entries[0].path
@@ -201,14 +212,47 @@ def run(
             preload=["imxbench.report.build:warm_up"],  # for report_at_end
             background=[store.open_now],
         )
-        progress.close()  # the table first: the history and the report are written after it
-        print_results(
-            result, fmt, wide, accuracy, emulation_note(emulate_bsp, slowdown) if emulate else None
-        )
-        store.record_run(record_of(result, header))
+        with interrupts_held() as held:  # the job finished: its table and record are whole
+            try:
+                progress.close()  # the table first: the history and the report after it
+                print_results(
+                    result,
+                    fmt,
+                    wide,
+                    accuracy,
+                    emulation_note(emulate_bsp, slowdown) if emulate else None,
+                )
+            finally:  # recorded even when stdout is gone (a closed pipe)
+                store.record_run(record_of(result, header))
+    if held:  # Ctrl-C or SIGTERM came while it was recorded: stop now, without the report
+        raise KeyboardInterrupt
     report_at_end(result.out_dir, to_stdout=fmt == "text")
-    if result.failures:
-        sys.exit(1)
+    if result.exit_code:  # 1 a failed cell, 3 a board that could not be used
+        sys.exit(result.exit_code)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[list[int]]:
+    """Ctrl-C and SIGTERM are held (listed) until the block is done: printing a finished
+    job's table and recording it in the history, one short transaction, happen whole; the
+    caller stops after it when the list is not empty. A second one interrupts at once (a
+    database that does not answer is not waited for against the user's will)."""
+    held: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        held.append(signum)
+        if len(held) > 1:
+            raise KeyboardInterrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in before.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, hold)
+    try:
+        yield held
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def print_results(result: Any, fmt: str, wide: bool, accuracy: Any, note: str | None) -> None:

@@ -37,9 +37,14 @@ def run_models(
     emulate_bsp: str | None,
     slowdown: str | None,
     fmt: str,
+    resume: Path | None = None,
+    models_given: bool = True,
 ) -> None:
     """Check every model, then run them one after another on the boards (held once for the
-    whole matrix), print each model's table, write the reports; exit 1 if a cell failed."""
+    whole matrix), print each model's table, write the reports; exit 1 if a cell failed, 3 if
+    a board could not be used (as `run` with one model).
+    `resume`: a matrix directory to go on with (run/matrix_resume.py; `models_given`: the
+    command named its models)."""
     from imxbench.board.connect import emulated_boards
     from imxbench.board.locks import locked_boards
     from imxbench.cli.progress_display import ProgressDisplay
@@ -47,14 +52,26 @@ def run_models(
     from imxbench.lab.places import reach_boards
     from imxbench.prepare.model_prep import default_cache_root
     from imxbench.run.deferred_store import DeferredStore
-    from imxbench.run.job import new_run_id
+    from imxbench.run.job import JobInterrupted, new_run_id
     from imxbench.run.matrix import prepare_matrix, run_matrix
+    from imxbench.run.matrix_resume import check_matrix_resume, resumed_plans
+    from imxbench.run.recording import RunInterrupted
     from imxbench.rundir.matrix import MATRIX_PREFIX
 
     catalogue = load_catalogue()
     vela_cache = default_cache_root()
-    plans = prepare_matrix(boards, entries, catalogue, delegate_names, vela_cache, accuracy)
-    matrix_id = MATRIX_PREFIX + new_run_id()
+    started = None
+    if resume is not None:  # the same matrix, going on where it stopped
+        resumed = check_matrix_resume(
+            resume, reports_dir, boards, entries, delegate_names, settings, models_given
+        )
+        plans = resumed_plans(
+            resumed, boards, catalogue, delegate_names, vela_cache, accuracy, reports_dir
+        )
+        matrix_id, started = resumed.matrix_id, resumed.started
+    else:
+        plans = prepare_matrix(boards, entries, catalogue, delegate_names, vela_cache, accuracy)
+        matrix_id = MATRIX_PREFIX + new_run_id()
     job = f"run {matrix_id}"
     try:
         with (
@@ -80,7 +97,11 @@ def run_models(
                 progress=progress,
                 matrix_id=matrix_id,
                 preload=["imxbench.report.build:warm_up"],
+                started=started,
             )
+    except (JobInterrupted, RunInterrupted) as exc:
+        exc.resume_dir = reports_dir / matrix_id  # the whole matrix goes on from there
+        raise
     finally:
         for plan in plans:  # a model never run (busy board, Ctrl-C) leaves no scratch files
             if plan.evaluation is not None:
@@ -96,8 +117,8 @@ def run_models(
     for run_dir in matrix.run_dirs:
         report_at_end(run_dir, to_stdout=fmt == "text")
     _matrix_view_at_end(matrix, to_stdout=fmt == "text")
-    if matrix.failures:
-        sys.exit(1)
+    if matrix.exit_code:
+        sys.exit(matrix.exit_code)
 
 
 def matrix_document(matrix: MatrixResult) -> dict[str, Any]:
@@ -124,8 +145,13 @@ def _model_document(run: ModelRun) -> dict[str, Any]:
         "failures": result.failures,
         "skipped": result.skipped,
         "summary": json.loads(result.summary.to_json(orient="records") or "[]"),
-        "accuracy": str(result.out_dir / "accuracy.json") if result.accuracy else None,
+        "accuracy": str(result.out_dir / "accuracy.json") if _has_accuracy(result) else None,
     }
+
+
+def _has_accuracy(result: Any) -> bool:
+    """Measured now, or kept from before a resume (its accuracy.json)."""
+    return result.accuracy is not None or (result.out_dir / "accuracy.json").is_file()
 
 
 def _print_csv(matrix: MatrixResult) -> None:
@@ -152,6 +178,8 @@ def _print_text(matrix: MatrixResult, wide: bool, note: str | None) -> None:
             from imxbench.accuracy.summary import render_accuracy
 
             echo("\n" + render_accuracy(result.accuracy))
+        elif _has_accuracy(result):  # a run kept from before a resume
+            echo(f"accuracy: {result.out_dir / 'accuracy.json'}")
         click.echo(f"results: {result.out_dir}")
     if note:
         echo(f"EMULATED as asked: {note}")

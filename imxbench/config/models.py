@@ -10,7 +10,8 @@ models.yaml (format 1; paths are relative to the file):
         channel_order: rgb              # rgb | bgr
         mean: 127.5                     # x = (pixel - mean) * scale, one number or one per
         scale: 0.0078125                #   channel (R, G, B); float or quantized inputs
-        labels: [airplane, automobile, ...]   # class names (default: the data set's)
+        labels: [airplane, automobile, ...]   # the model's class names, in output order; a
+                                        #   data set naming its classes is matched by name
         skip_delegates: [gpu]           # not run for this model: skipped cells
 
 Validated with config/schema.py: every error is one line naming the file, the key path and the
@@ -41,6 +42,8 @@ from imxbench.errors import ConfigError
 MODELS_FORMAT = 1
 MAX_MODELS = 64
 """More models than this in one run is refused (a matrix of 64 models is already a night)."""
+MAX_NAME_CHARS = 64
+"""A model's name (models.yaml `name`): a label for people, not a description."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def entries_from_options(
 
 
 def _given(path: Path) -> ModelEntry:
+    if path.is_dir():
+        raise ConfigError(f"{path}: a directory, not a .tflite model file (--model)")
     if not path.is_file():
         raise ConfigError(f"{path}: model file not found (--model)")
     return ModelEntry(path=path, name=path.stem, source=f"--model {path}")
@@ -159,6 +164,8 @@ def _raw_mapping(value: Any, where: Where) -> Any:
 def _entry_schema(base: Path, known_delegates: Collection[str]) -> Schema:
     def existing_file(value: Any, where: Where) -> Path:
         resolved = _relative(base, is_str(value, where))
+        if resolved.is_dir():
+            raise where.error(f"{value!r} is a directory, not a .tflite model file")
         if not resolved.is_file():
             raise where.error(f"model file not found: {value!r} (looked for {resolved})")
         return resolved
@@ -173,6 +180,10 @@ def _entry_schema(base: Path, known_delegates: Collection[str]) -> Schema:
         text = is_str(value, where).strip()
         if not all(c.isalnum() or c in "._-+" for c in text):
             raise where.error(f"{text!r}: use letters, digits and . _ - + only")
+        if len(text) > MAX_NAME_CHARS:  # it prefixes every progress line and table
+            raise where.error(
+                f"{text[:20]!r}...: {len(text)} characters; at most {MAX_NAME_CHARS}"
+            )
         return text
 
     def delegate(value: Any, where: Where) -> str:

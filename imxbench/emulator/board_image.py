@@ -42,6 +42,7 @@ from imxbench.emulator.socs import (
     BspSpec,
     SocSpec,
     bsp_spec,
+    check_soc_on_bsp,
     soc_spec,
 )
 from imxbench.errors import ConfigError
@@ -144,7 +145,10 @@ def layout_for(soc: str, state_dir: Path, bsp: str | None = None) -> BoardLayout
     root = Path(os.path.abspath(state_dir))
     if bsp is None:
         bsp = _stored(root, "bsp")
-    return BoardLayout(soc_spec(soc), root, bsp_spec(bsp))
+    soc_facts = soc_spec(soc)  # an unknown SoC is named as such, before any BSP check
+    spec = bsp_spec(bsp)
+    check_soc_on_bsp(soc, spec)
+    return BoardLayout(soc_facts, root, spec)
 
 
 def _stored(root: Path, key: str) -> str | None:

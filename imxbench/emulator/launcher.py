@@ -34,7 +34,7 @@ from imxbench.emulator.faults import FAULTS_FILE, check_boot_faults, load_faults
 from imxbench.emulator.sandbox import board_command, ensure_namespaces
 from imxbench.emulator.socs import bsp_spec
 from imxbench.emulator.ssh_server import client_host
-from imxbench.errors import InfrastructureError
+from imxbench.errors import ConfigError, InfrastructureError
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
@@ -67,17 +67,24 @@ def run_in_board(
 
 
 def terminate(proc: subprocess.Popen[Any], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM the process group of a board process, SIGKILL it after `timeout_s`; wait."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            return
+    """SIGTERM the process group of a board process, SIGKILL it after `timeout_s`; wait.
+    Ctrl-C while it waits kills the group at once, then goes on (nothing left running)."""
+    try:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=timeout_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
+        raise
 
 
 class RunningEmulator:
@@ -136,11 +143,14 @@ class RunningEmulator:
         return load_faults(self.control_dir)
 
     def stop(self) -> None:
-        """Stop the board (every process on it) and remove a temporary state dir. Idempotent."""
-        self._halt()
-        if self._owns_state:
-            remove_state(self.state_dir)
-            self._owns_state = False
+        """Stop the board (every process on it) and remove a temporary state dir, also when
+        Ctrl-C comes while it stops. Idempotent."""
+        try:
+            self._halt()
+        finally:
+            if self._owns_state:
+                remove_state(self.state_dir)
+                self._owns_state = False
 
     def restart(self, *, boot_faults: Sequence[str] | None = None) -> None:
         """Reboot: same state dir (the workdir survives), port and host key; faults reset."""
@@ -274,7 +284,15 @@ def start_emulator(
     owns_state = state_dir is None
     root = Path(tempfile.mkdtemp(prefix=f"imxbench-{soc}-")) if state_dir is None else state_dir
     try:
-        layout = build_board_state(soc, root, bsp=bsp, noise_pct=noise_pct, seed=seed)
+        try:
+            layout = build_board_state(soc, root, bsp=bsp, noise_pct=noise_pct, seed=seed)
+        except OSError as exc:  # a --state folder that is not a board's disk
+            if owns_state:
+                raise
+            raise ConfigError(
+                f"{root}: not an emulated board's state folder ({exc.strerror}: {exc.filename})",
+                "give --state an empty or new folder, or one an earlier `emulate` made",
+            ) from None
         emulator = RunningEmulator(
             layout,
             bind=bind,

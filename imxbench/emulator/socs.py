@@ -150,6 +150,8 @@ class BspSpec:
     # TFLite built with TFLITE_ENABLE_NNAPI=on: `--use_nnapi=true` reaches the 8M Plus NPU
     # through NXP's NNAPI runtime (L5.4 ... L5.15.5; NXP_FACTS §1.3, §2, §10)
     nnapi: bool = False
+    # the SoCs NXP released this BSP for: the i.MX 93 first appears in L5.15.52 (NXP_FACTS §1.3)
+    socs: tuple[str, ...] = ("imx8mp", "imx93")
 
     @property
     def benchmark_model(self) -> str:
@@ -187,6 +189,7 @@ BSPS: dict[str, BspSpec] = {
         ethosu_builtin=False,
         vela_version="3.5.0",  # unused: no i.MX 93 release of this BSP
         nnapi=True,
+        socs=("imx8mp",),
     ),
     "lf-5.15": BspSpec(
         name="lf-5.15",
@@ -245,6 +248,16 @@ def bsp_spec(bsp: str | None) -> BspSpec:
         return BSPS[bsp or DEFAULT_BSP]
     except KeyError:
         raise ConfigError(f"unknown BSP {bsp!r}; the emulator knows: {', '.join(BSPS)}") from None
+
+
+def check_soc_on_bsp(soc: str, bsp: BspSpec) -> None:
+    """Refuse a board NXP never released: a SoC on a BSP that predates it (i.MX 93 on
+    L5.10.52 would pass for an LF5.15 board with the built-in Ethos-U op)."""
+    if soc not in bsp.socs:
+        raise ConfigError(
+            f"BSP {bsp.name} ({bsp.release}) has no {soc} release; "
+            f"it runs on: {', '.join(bsp.socs)}"
+        )
 
 
 # --- thermal and cpufreq (NXP_FACTS §5, §10) --------------------------------------------------

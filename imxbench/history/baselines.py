@@ -56,6 +56,23 @@ NOISE_NIGHTS_BEFORE_NAMED = 60
 Key = tuple[str, str]
 
 
+MAX_BASELINE_NAME = 64
+
+
+def baseline_name(text: str) -> str:
+    """`baseline set --name`: a name `--baseline named:NAME` can give back (letters, digits,
+    . _ - +; at most MAX_BASELINE_NAME characters), else ConfigError."""
+    if not text or len(text) > MAX_BASELINE_NAME or not all(
+        c.isalnum() or c in "._-+" for c in text
+    ):
+        shown = text if len(text) <= MAX_BASELINE_NAME else f"{text[:20]}..."
+        raise ConfigError(
+            f"--name {shown!r}: a baseline name is 1 to {MAX_BASELINE_NAME} letters, digits "
+            "and . _ - +"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class BaselinePolicy:
     kind: str  # anchored | named

@@ -187,10 +187,13 @@ class Store:
                 conn.execute(insert(runs).values(**_run_values(header), **pending))
 
     def mark_partial(self, run_id: str, note: str) -> None:
+        """A run announced and not recorded yet ends partial, saying why. A run recorded
+        already keeps its record: a failure after it (Ctrl-C while the report is written)
+        changes nothing of what was stored."""
         with self.transaction() as conn:
             conn.execute(
                 update(runs)
-                .where(runs.c.run_id == run_id)
+                .where(runs.c.run_id == run_id, runs.c.finished_at.is_(None))
                 .values(status="partial", note=note, finished_at=utc_now())
             )
 
@@ -449,7 +452,7 @@ def history_location(url: str | None, reports_dir: Path) -> str:
     full = database_url(url, reports_dir)
     try:
         return make_url(full).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return full
 
 
@@ -474,10 +477,15 @@ def open_store(
     full = database_url(url, reports_dir)
     try:
         parsed = make_url(full)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(f"--db {url}: {exc}") from None
     where = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigError(
+                f"--db {url}: an in-memory SQLite database keeps nothing",
+                "use sqlite:///PATH or a file path",
+            )
         if parsed.database and parsed.database != ":memory:":
             _sqlite_file(Path(parsed.database), create)
         engine = create_engine(full, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
@@ -517,6 +525,8 @@ def open_store(
 
 def _sqlite_file(path: Path, create: bool) -> None:
     """The SQLite file's folder made (create) or the file required (not create)."""
+    if path.is_dir():  # SQLite's own word for it is "unable to open database file"
+        raise ConfigError(f"{path}: a directory, not a results database (--db / --reports)")
     if not create:
         if not path.is_file():
             raise NoHistory(

@@ -22,7 +22,9 @@ def render_runs(summaries: Sequence[RunSummary]) -> str:
             f"{n} {v}" for v, n in sorted(run.verdicts.items(), key=lambda i: -SEVERITY[i[0]])
         )
         note = run.note if run.status != "complete" and run.note else ""
-        errors = "; ".join(f"{b}: {e}" for b, e in run.board_errors.items())
+        errors = "; ".join(  # an error that names its board already is not named twice
+            f"{b}: {e.removeprefix(f'{b}: ')}" for b, e in run.board_errors.items()
+        )
         tail = "; ".join(t for t in (said, errors, note) if t) or "-"
         boards = ",".join(run.boards) + (" (EMULATED)" if run.emulated else "")
         lines.append(

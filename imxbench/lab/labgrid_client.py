@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from imxbench.errors import InfrastructureError
+from imxbench.errors import ConfigError, InfrastructureError
 
 DEFAULT_PORT = 20408
 CALL_TIMEOUT_S = 30.0
@@ -76,7 +76,7 @@ class Coordinator:
         try:
             from labgrid.remote.client import ClientSession
             from labgrid.remote.generated import labgrid_coordinator_pb2
-            from labgrid.util.proxy import proxymanager
+            from labgrid.util.proxy import ProxyError, proxymanager
         except ImportError:
             raise LabgridError(
                 "boards from labgrid places need labgrid",
@@ -84,6 +84,12 @@ class Coordinator:
             ) from None
         import asyncio  # here, not at import: `imxbench run` on a plain host never pays for it
 
+        try:
+            target = proxymanager.get_grpc_address(address, default_port=DEFAULT_PORT)
+        except (ValueError, ProxyError) as exc:  # a port out of range or not a number, no host
+            raise ConfigError(
+                f"labgrid coordinator {address!r}: not HOST[:PORT] ({exc})"
+            ) from None
         self.address = address
         self._pb = labgrid_coordinator_pb2
         self._loop = asyncio.new_event_loop()
@@ -91,7 +97,6 @@ class Coordinator:
             target=self._loop.run_forever, name=f"labgrid {address}", daemon=True
         )
         self._thread.start()
-        target = proxymanager.get_grpc_address(address, default_port=DEFAULT_PORT)
 
         async def start() -> Any:
             session = ClientSession(target, self._loop)

@@ -102,6 +102,11 @@ def latency_chart(results: pd.DataFrame) -> Chart | None:
     """Per board: each cell's median latency (diamond), its repetitions (dots) and the
     p5–p95 range of the inferences over all repetitions (bar). Log scale."""
     timed = repetition_rows(results) if "kind" in results else results.iloc[0:0]
+    if not timed.empty and "status" in results:  # a failed cell has no latency to show
+        bad = results[~results["status"].isin(["ok", "skipped"])]
+        failed = set(zip(bad["board"], bad["cell"], strict=True))
+        keep = [(b, c) not in failed for b, c in zip(timed["board"], timed["cell"], strict=True)]
+        timed = timed[keep]
     if timed.empty:
         return None
     boards = boards_of(timed)

@@ -115,6 +115,10 @@ class SanityScore:
 
     @property
     def name(self) -> str:
+        if self.quantization == "scaled":  # a float model fed pixels / 255 (preprocess_check)
+            return f"{self.channel_order.upper()} + pixels scaled to 0..1"
+        if self.quantization == "raw":  # a float model given a mean/scale, fed raw pixels
+            return f"{self.channel_order.upper()} + raw pixels 0..255"
         return f"{self.channel_order.upper()} + {self.quantization} quantization"
 
 

@@ -70,8 +70,11 @@ def headline(data: ReportData) -> Headline:
     parts = []
     if regressed:
         parts.append(_plural(len(regressed), "regression"))
-    if failed:
-        parts.append(_plural(len(failed), "failed cell"))
+    failed_boards = sum(1 for _, cell in failed if not cell)  # a whole board: no cell ran
+    if failed_boards:
+        parts.append(_plural(failed_boards, "failed board"))
+    if len(failed) > failed_boards:
+        parts.append(_plural(len(failed) - failed_boards, "failed cell"))
     status: Status
     if failed:
         status = "failed"
@@ -203,7 +206,7 @@ def board_best(board: str, rows: Sequence[Mapping[str, Any]]) -> BoardBest:
     if cpu is None:
         text = f"{board}: {cell} fastest at {_ms(latency)} (no CPU cell to compare)"
     elif best is cpu:
-        text = f"{board}: the CPU ({cell}) fastest at {_ms(latency)}, no delegate beats it"
+        text = f"{board}: the CPU ({cell}) fastest at {_ms(latency)}, {_no_delegate(rows, ran)}"
     else:
         text = (
             f"{board}: {cell} fastest at {_ms(latency)}, {speedup:.2f}× the CPU "
@@ -234,13 +237,35 @@ def board_best(board: str, rows: Sequence[Mapping[str, Any]]) -> BoardBest:
     )
 
 
+def _no_delegate(rows: Sequence[Mapping[str, Any]], ran: Sequence[Mapping[str, Any]]) -> str:
+    """Why the CPU is a board's fastest cell: the delegates that ran were slower, or none ran
+    (a failed or skipped delegate cell lost nothing: it has no latency to compare)."""
+    others = [r for r in rows if delegate_of(str(r["cell"])) != "cpu"]
+    lost = [r for r in others if any(r is s for s in ran)]
+    not_run = [r for r in others if not any(r is s for s in ran)]
+    text = "no delegate beats it" if lost else "no delegate cell ran"
+    if not_run:
+        text += " (" + ", ".join(f"{r['cell']} {_not_run_status(r)}" for r in not_run) + ")"
+    return text
+
+
+def _not_run_status(row: Mapping[str, Any]) -> str:
+    status = str(row.get("status") or "")
+    return status if status in ("failed", "skipped") else "no timing"
+
+
 # -- small formats ---------------------------------------------------------------------------
 def _num(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _ms(value: float | None) -> str:
-    return f"{value:.3g} ms" if value is not None else "–"
+    """As the report's tables print a latency (view.fmt_ms): 0.012, 0.220, 1.43, 12.4, 299."""
+    if value is None:
+        return "–"
+    size = abs(value)
+    digits = 3 if size < 1 else 2 if size < 10 else 1 if size < 100 else 0
+    return f"{value:,.{digits}f} ms"
 
 
 def _pct(value: float | None) -> str:

@@ -171,7 +171,9 @@ def _detail(index: int, model: MatrixModel, page_dir: Path) -> dict[str, Any]:
             else "latency only (no data set)"
         ),
         "model": model_section_view(
-            model.data.model or ModelFactsSource(None, "not read"), model.cells
+            model.data.model or ModelFactsSource(None, "not read"),
+            model.cells,
+            model.data.emulated_boards,
         ),
     }
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from imxbench.analysis.model_facts import DelegateShare, ModelFacts, TensorFacts
@@ -24,10 +24,13 @@ def model_view(data: ReportData) -> dict[str, Any]:
     """The "Model" section of one run's report."""
     source = data.model or ModelFactsSource(None, "not read")
     cells = cell_facts(source.facts, data.summary, data.results, data.facts)
-    return model_section_view(source, cells)
+    return model_section_view(source, cells, data.emulated_boards)
 
 
-def model_section_view(source: ModelFactsSource, cells: Sequence[CellFacts]) -> dict[str, Any]:
+def model_section_view(
+    source: ModelFactsSource, cells: Sequence[CellFacts], emulated: Collection[str] = ()
+) -> dict[str, Any]:
+    """`emulated`: the boards whose numbers came from the emulator (their rows get the badge)."""
     facts = source.facts
     if facts is None:
         return {
@@ -49,7 +52,7 @@ def model_section_view(source: ModelFactsSource, cells: Sequence[CellFacts]) -> 
         "sha256": facts.sha256,
         "rows": facts_rows(facts),
         "ops": ops_text(facts),
-        "cells": [cell_row(c) for c in cells],
+        "cells": [{**cell_row(c), "emulated": c.board in emulated} for c in cells],
         "peaks": [
             f"{p.name}: {p.int8_tops:g} TOPS int8 — {p.source}"
             + (f"; {p.derivation}" if p.derivation else "")

@@ -234,6 +234,8 @@ class MatrixContext:
     verdicts: Mapping[tuple[str, str], Verdict]
     throttled: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """(board, cell) -> how many of its steps ran throttled (clock or thermal)."""
+    precision_target_pct: float | None = None
+    """The adaptive run's --precision, percent (None: fixed repetitions)."""
 
     def any_number(self, key: str) -> bool:
         return any(is_num(r.get(key)) for r in self.records)
@@ -278,6 +280,20 @@ def number(label: str, title: str, key: str, fmt: Callable[[Any], str]) -> Colum
     return Column(
         label, title, lambda rec, _m: (fmt(rec.get(key)), "num"), lambda m: m.any_number(key)
     )
+
+
+def _precision(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
+    """The achieved precision; marked when it misses the adaptive run's target."""
+    value, target = rec.get("precision_pct"), m.precision_target_pct
+    text = fmt_pct(value, 2)
+    if is_num(value) and target is not None and value > target + 1e-9:
+        return (f"{text} (target {target:g}%)", "num warn")
+    return (text, "num")
+
+
+def _precision_target_pct(settings: Mapping[str, Any]) -> float | None:
+    target = settings.get("precision")
+    return 100 * float(target) if is_num(target) and target > 0 else None
 
 
 def _status(rec: Mapping[str, Any], m: MatrixContext) -> Cell:
@@ -344,13 +360,13 @@ MATRIX_COLUMNS: tuple[Column, ...] = (
         "latency_ms",
         fmt_ms,
     ),
-    number(
+    Column(
         "±95%",
         "achieved precision: the larger distance from the median latency to its "
         "distribution-free 95% confidence interval (order statistics of the repetitions; "
-        "none below 6), relative to it",
-        "precision_pct",
-        lambda v: fmt_pct(v, 2),
+        "none below 6), relative to it; `(target N%)`: the run's --precision was not reached",
+        _precision,
+        lambda m: m.any_number("precision_pct"),
     ),
     Column(
         "reps",
@@ -431,6 +447,7 @@ def matrix_view(data: ReportData) -> dict[str, Any]:
         previous=_previous_latency(data),
         verdicts={(v.board, v.cell): v for v in data.verdicts or ()},
         throttled=throttled_steps(data.results),
+        precision_target_pct=_precision_target_pct(data.run.settings),
     )
     columns = [c for c in MATRIX_COLUMNS if c.shown(context)]
     emulated = data.emulated_boards

@@ -14,7 +14,7 @@ from imxbench.analysis.plan import ROUTE_BUILTIN_ETHOSU, Cell, RunSettings
 from imxbench.board import clocks
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import DelegateSpec
-from imxbench.errors import InfrastructureError
+from imxbench.errors import ConnectError, InfrastructureError
 from imxbench.model.facts import major_minor
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel
@@ -29,6 +29,8 @@ def restore_leftover_governor(session: BoardSession, result: BoardRun, say: Prog
     the board's own governor back now, on this connection."""
     try:
         restored = clocks.restore_governor(session)
+    except ConnectError:
+        raise  # the connection's, not the governor's: Connection.retrying reconnects
     except InfrastructureError as exc:
         result.warnings.append(exc.message)
         return

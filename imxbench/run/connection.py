@@ -1,6 +1,7 @@
 """One board's connection for a job: re-opened with backoff when it drops, in every phase
 (`Connection.retrying`), and cancelled from the main thread on Ctrl-C/SIGTERM (`CancelToken`,
-which kills the remote process groups of the steps in flight)."""
+which kills the remote process groups of the steps in flight). A model matrix hands each
+board's connection from one model's job to the next (`BoardSessions`)."""
 
 from __future__ import annotations
 
@@ -60,12 +61,16 @@ class CancelToken:
 
 class Connection:
     """The session to one board, re-opened with backoff when the connection drops (a board
-    reboot, a flaky link)."""
+    reboot, a flaky link). `session`: an open one to go on with (`reused`) instead of
+    connecting anew (BoardSessions)."""
 
-    def __init__(self, target: Board, cancel: CancelToken) -> None:
+    def __init__(
+        self, target: Board, cancel: CancelToken, session: BoardSession | None = None
+    ) -> None:
         self.target = target
         self.cancel = cancel
-        self.session = BoardSession.connect(target)
+        self.reused = session is not None
+        self.session = session if session is not None else BoardSession.connect(target)
         cancel.watch(self.session)
         self.reconnects = 0
 
@@ -107,3 +112,40 @@ class Connection:
     def close(self) -> None:
         self.cancel.watch(None, self.session)
         self.session.close()
+
+
+class BoardSessions:
+    """A model matrix's connections, handed from one model's job to the next per board
+    (run/matrix.py): one SSH handshake per board for the whole matrix. A dropped connection is
+    not handed on: the next job connects anew, as any job does. Each job still probes the
+    board (one round trip): its facts are its own, as fresh as a single run's (free space,
+    temperature, a board re-flashed meanwhile). `close()` when the matrix ends."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, BoardSession] = {}
+        self._lock = threading.Lock()  # the boards' threads take and keep at once
+
+    def connect(self, board: Board, cancel: CancelToken) -> Connection:
+        """The board's connection for a job: the kept one if it is alive, else a new one."""
+        with self._lock:
+            session = self._sessions.pop(board.name, None)
+        if session is not None and not session.is_alive:
+            session.close()
+            session = None
+        return Connection(board, cancel, session)
+
+    def keep(self, conn: Connection) -> None:
+        """At the end of a job on `conn.target`: its connection, for the next job."""
+        conn.cancel.watch(None, conn.session)  # that job's Ctrl-C is over
+        if conn.session.is_alive:
+            with self._lock:
+                self._sessions[conn.target.name] = conn.session
+            return
+        conn.session.close()
+
+    def close(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            session.close()

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from imxbench.analysis.plan import (
-    ROUTE_BUILTIN_ETHOSU,
-    ROUTE_NNAPI,
     Cell,
     RunSettings,
     plan_cells,
     resolve_specs,
+    route_note,
     route_of,
     vela_place,
 )
@@ -344,8 +343,9 @@ def _assumptions(
             path = spec.external_delegate_path
             if path and path not in libraries:
                 out.append(f"{spec.name}: its cells fail: {path} is not on the board")
-            if route_of(spec) in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
-                out.append(f"{spec.name}: runs on the NPU via the {route_of(spec)}")
+            note = route_note(route_of(spec), spec.env)
+            if note is not None:
+                out.append(f"{spec.name}: {note}")
     else:
         cpus = SOC_CPUS.get(board.soc, 1)
         out += [

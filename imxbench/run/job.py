@@ -28,7 +28,7 @@ from imxbench.errors import ConfigError
 from imxbench.model.facts import BoardFacts
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.prepare.model_prep import PreparedModel, UnfitModel, prepare_model
-from imxbench.run.connection import CancelToken
+from imxbench.run.connection import BoardSessions, CancelToken
 from imxbench.run.pipeline import (
     BoardHook,
     BoardRun,
@@ -61,6 +61,16 @@ class JobResult:
         for run in self.board_runs:
             lines += [f"{run.board.name} {cell}: failed" for cell in run.failed_cells]
         return lines + (self.accuracy.failures if self.accuracy else [])
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a cell (or an accuracy evaluation) failed, else 3 when a board could not be
+        used (unreachable, lost, a failed phase), else 0 (cli/main.py's exit codes)."""
+        if any(run.failed_cells for run in self.board_runs):
+            return 1
+        if self.accuracy is not None and self.accuracy.failures:
+            return 1
+        return 3 if any(run.error for run in self.board_runs) else 0
 
     @property
     def skipped(self) -> list[str]:
@@ -101,6 +111,7 @@ def run_job(
     background: Sequence[Callable[[], object]] = (),
     skip_delegates: Collection[str] = (),
     kind: str = "run",
+    sessions: BoardSessions | None = None,
 ) -> JobResult:
     """Bad input (model, delegate names) fails here, before any board is touched. A delegate
     that cannot run the model (model_prep.UnfitModel: a float model on an integer-only NPU)
@@ -117,7 +128,9 @@ def run_job(
     `accuracy` may be an Evaluation prepared already (run/matrix.py prepares every model's
     before any board is touched); the job closes it. `skip_delegates`: delegates not to run
     this model with (models.yaml), shown as skipped cells like an unfit delegate's. `kind`:
-    what run.json calls the job, "run" or "nightly".
+    what run.json calls the job, "run" or "nightly". `sessions`: a model matrix's boards'
+    connections and probed facts, used and left there for its next model (None: the job
+    connects, probes and closes on its own).
     """
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared, unfit = prepare_models(model, every, vela_cache, skip_delegates)
@@ -174,6 +187,7 @@ def run_job(
         hooks,
         _Preloader(background, ["imxbench.analysis.results", *preload], [b.name for b in boards]),
         skipped,
+        sessions,
     )
     from imxbench.analysis.results import build_table, join_accuracy, summarize
 
@@ -254,11 +268,14 @@ def prepare_models(
 
 
 class JobInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM: what had finished is written (run.json status "partial")."""
+    """Ctrl-C or SIGTERM: what had finished is written (run.json status "partial").
+    `resume_dir`: what `--resume` takes to go on (None: the run's own directory; a model
+    matrix's directory when the job was one model of it)."""
 
     def __init__(self, result: JobResult) -> None:
         super().__init__()
         self.result = result
+        self.resume_dir: Path | None = None
 
 
 def _run_boards(
@@ -272,6 +289,7 @@ def _run_boards(
     hooks: dict[str, BoardHook] | None,
     preloader: _Preloader,
     unfit: dict[str, list[tuple[DelegateSpec, UnfitModel]]] | None = None,
+    sessions: BoardSessions | None = None,
 ) -> tuple[list[BoardRun], bool, Exception | None]:
     """Every board in its own thread; the main thread waits, and on Ctrl-C cancels them all
     (killing their remote steps) and still collects what they finished. Background work that
@@ -311,6 +329,7 @@ def _run_boards(
                 cancel=token,
                 after_cells=(hooks or {}).get(b.name),
                 unfit=(unfit or {}).get(b.name, ()),
+                sessions=sessions,
             )
             for b in boards
         ]
@@ -399,10 +418,17 @@ class _Preloader:
 
 
 def check_resume(
-    run_dir: Path, reports_dir: Path, boards: list[Board], model: Path, sha256: str | None
+    run_dir: Path,
+    reports_dir: Path,
+    boards: list[Board],
+    model: Path,
+    sha256: str | None,
+    settings: RunSettings | None = None,
 ) -> Path:
     """`--resume DIR`: DIR must be a run directory of this reports directory, of a run of the
-    same boards and model (else ConfigError, before anything is written). Returns it resolved."""
+    same boards and model (else ConfigError, before anything is written); with `settings`
+    (a model matrix's runs, run/matrix_resume.py), of the same settings too. Returns it
+    resolved."""
     resolved = run_dir.resolve()
     reports = reports_dir.resolve()
     if resolved.parent != reports:
@@ -414,22 +440,51 @@ def check_resume(
     except ConfigError as exc:
         reason = exc.message.removeprefix(f"{resolved / 'run.json'}: ")
         raise ConfigError(f"--resume {run_dir}: not a run directory (run.json: {reason})") from None
-    before, now = sorted(doc.get("boards") or []), sorted(b.name for b in boards)
-    if before != now:
-        raise ConfigError(
-            f"--resume {run_dir}: that run was on boards {', '.join(before) or '(none)'}, "
-            f"not {', '.join(now)}"
-        )
+    check_same_boards(run_dir, "run", doc.get("boards"), boards)
     same = (
         doc["model_sha256"] == sha256
         if doc.get("model_sha256") and sha256
         else Path(str(doc.get("model"))).resolve() == model.resolve()
     )
     if not same:
-        raise ConfigError(
-            f"--resume {run_dir}: that run was of the model {doc.get('model')}, not {model}"
-        )
+        raise resume_mismatch(run_dir, "run was of the model", str(doc.get("model")), str(model))
+    if settings is not None:
+        check_same_settings(run_dir, "run", doc.get("settings"), settings)
     return resolved
+
+
+def resume_mismatch(resume_dir: Path, what: str, before: str, now: str) -> ConfigError:
+    """The refusal of a `--resume DIR` whose run (or model matrix) was something else, one line
+    (exit 2): `--resume DIR: that run was on boards a, not b`."""
+    return ConfigError(f"--resume {resume_dir}: that {what} {before}, not {now}")
+
+
+def check_same_boards(resume_dir: Path, what: str, before: Any, boards: list[Board]) -> None:
+    """`what` ("run", "matrix") was on the boards `before` (names as recorded), the same as
+    `boards`, in any order."""
+    was, now = sorted(before or []), sorted(b.name for b in boards)
+    if was != now:
+        raise resume_mismatch(
+            resume_dir, f"{what} was on boards", ", ".join(was) or "(none)", ", ".join(now)
+        )
+
+
+def check_same_settings(resume_dir: Path, what: str, before: Any, settings: RunSettings) -> None:
+    """`what` was run with the settings `before` (RunSettings.as_dict as recorded; None: not
+    recorded, nothing to compare), the same as `settings`; the refusal names those that
+    differ."""
+    if not isinstance(before, dict):
+        return
+    now = json.loads(json.dumps(settings.as_dict()))
+    differ = [k for k in sorted(before.keys() | now.keys()) if before.get(k) != now.get(k)]
+    if differ:
+
+        def said(values: dict[str, Any]) -> str:
+            return ", ".join(
+                f"{k}={'unset' if values.get(k) is None else values[k]}" for k in differ
+            )
+
+        raise resume_mismatch(resume_dir, f"{what} was with", said(before), said(now))
 
 
 def previous_steps(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, frozenset[StepKey]]]:

@@ -14,9 +14,16 @@ matrix (a board is never benchmarking two models at a time).
 2. `run_matrix`: each model's job, announced in and recorded to the results history like a
    `run`, its progress tagged with the model's name (`[imx8mp resnet8] vx: ...`); the whole
    matrix is planned on the status bar from the start (an estimate per model, replaced by the
-   model's own plan once its boards are probed).
+   model's own plan once its boards are probed). Per board, the models' jobs share one SSH
+   connection (run/connection.py `BoardSessions`): the first model's job connects, the next
+   ones go on with its connection while it is alive (a dropped one: the job connects anew, as
+   any job; `[imx8mp resnet8] connected (reused); probing`); each job probes the board itself
+   (its facts are its own). Closed when the matrix ends.
 3. `matrix_report`: the HTML matrix view (report/matrix.py, rows models x columns
    board x delegate) of the models' run directories, when that module is installed.
+
+`run --resume reports/<matrix-id>` goes on with the same matrix (run/matrix_resume.py): its
+plans carry each model's run from before, kept or resumed; `run_matrix` runs only the rest.
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from imxbench.config.models import ModelEntry
 from imxbench.errors import ConfigError
 from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.model.records import RunHeader
+from imxbench.run.connection import BoardSessions
 from imxbench.run.job import JobInterrupted, JobResult, check_model, new_run_id, run_job
 from imxbench.run.recording import announced_run, new_header, record_of
+from imxbench.rundir.atomic import file_sha256
 from imxbench.rundir.matrix import MATRIX_PREFIX, write_matrix
 
 if TYPE_CHECKING:
@@ -58,6 +67,14 @@ class ModelPlan:
     entry: ModelEntry
     delegates: dict[str, list[DelegateSpec]]
     evaluation: Evaluation | None = None
+    sha256: str | None = None
+    """The model file's, known from the start (matrix.json lists it before the model runs)."""
+    run_id: str | None = None
+    """A resumed matrix (run/matrix_resume.py): the model's run id from before (None: new)."""
+    resume: Path | None = None
+    """... its run directory, resumed: the steps it has are kept, only the others run."""
+    kept: JobResult | None = None
+    """... its run, finished before: counted as it is, nothing runs on a board."""
 
 
 @dataclass
@@ -75,6 +92,8 @@ class MatrixResult:
     """reports/<matrix-id>/: matrix.json (and the matrix view, when written)."""
     runs: list[ModelRun] = field(default_factory=list)
     started: str = field(default_factory=lambda: now())
+    settings: dict[str, object] | None = None
+    """RunSettings.as_dict of every model's run (matrix.json; `--resume` checks them)."""
 
     @property
     def run_dirs(self) -> list[Path]:
@@ -85,6 +104,13 @@ class MatrixResult:
         return [
             f"{r.entry.name}: {line}" for r in self.runs if r.result for line in r.result.failures
         ]
+
+    @property
+    def exit_code(self) -> int:
+        """As a one-model run's (JobResult.exit_code): 1 when any model's cell failed, else 3
+        when a board could not be used, else 0."""
+        codes = {r.result.exit_code for r in self.runs if r.result is not None}
+        return 1 if 1 in codes else 3 if 3 in codes else 0
 
     @property
     def skipped(self) -> list[str]:
@@ -135,7 +161,7 @@ def prepare_matrix(
             delegates = check_model(
                 boards, entry.path, catalogue, delegate_names, vela_cache, entry.skip_delegates
             )
-            plan = ModelPlan(entry, delegates)
+            plan = ModelPlan(entry, delegates, sha256=file_sha256(entry.path))
             plans.append(plan)
             request = accuracy_request(entry, default_accuracy)
             if request is not None:
@@ -165,22 +191,36 @@ def run_matrix(
     progress: Progress | None = None,
     matrix_id: str | None = None,
     preload: Sequence[str] = (),
+    started: str | None = None,
 ) -> MatrixResult:
     """Run every model on `boards` (already locked, reached and, if emulated, started), one
     model after the other, each recorded in `store`. JobInterrupted (Ctrl-C) after writing
-    matrix.json with what finished; the models not reached are listed without a run."""
+    matrix.json with what finished; the models not reached are listed without a run.
+
+    A resumed matrix (run/matrix_resume.py) gives its `matrix_id` and `started`, and plans
+    that say per model what is left: a kept run (nothing runs), a run directory to resume,
+    or nothing (a new run)."""
     matrix_id = matrix_id or MATRIX_PREFIX + new_run_id()
-    matrix = MatrixResult(matrix_id, reports_dir / matrix_id)
+    matrix = MatrixResult(matrix_id, reports_dir / matrix_id, settings=settings.as_dict())
+    if started is not None:  # a resumed matrix keeps its start
+        matrix.started = started
     doc = matrix_doc(matrix, plans, boards, delegate_names)
     write_matrix(matrix.out_dir, doc)
     if progress is not None:
         plan_everything(progress, boards, plans, settings)
+    sessions = BoardSessions()  # each board's connection, from model to model
     try:
         for plan in plans:
             entry = plan.entry
-            header = new_header("run", entry.path, settings, reports_dir, emulated=emulated)
+            header = new_header(
+                "run", entry.path, settings, reports_dir, emulated=emulated, run_id=plan.run_id
+            )
             run = ModelRun(entry, header)
             matrix.runs.append(run)
+            if plan.kept is not None:  # finished before the resume: counted, not run again
+                run.result = plan.kept
+                _say_kept(progress, boards, entry.name, plan.kept.run_id)
+                continue
             write_matrix(matrix.out_dir, matrix_doc(matrix, plans, boards, delegate_names))
             with _interrupted_into(run), announced_run(store, header):
                 run.result = run_job(
@@ -196,13 +236,16 @@ def run_matrix(
                     progress=tagged(progress, entry.name) if progress else None,
                     accuracy=plan.evaluation,
                     run_id=header.run_id,
+                    resume=plan.resume,
                     preload=preload,
                     background=[store.open_now] if hasattr(store, "open_now") else [],
                     skip_delegates=entry.skip_delegates,
+                    sessions=sessions,
                 )
                 plan.evaluation = None  # the job closed it
                 store.record_run(record_of(run.result, header))
     finally:
+        sessions.close()
         for plan in plans:
             if plan.evaluation is not None:  # models never reached (Ctrl-C, a failure)
                 plan.evaluation.close()
@@ -211,6 +254,15 @@ def run_matrix(
             matrix.out_dir, {**finished, "finished": now(), "status": matrix_status(matrix, plans)}
         )
     return matrix
+
+
+def _say_kept(progress: Progress | None, boards: list[Board], model: str, run_id: str) -> None:
+    """A resumed matrix's model that had finished: one line per board, nothing runs."""
+    if progress is None:
+        return
+    for board in boards:
+        message = f"finished before the resume: run {run_id} kept, nothing to run"
+        progress(ProgressEvent(f"{board.name} {model}", "board", message))
 
 
 @contextlib.contextmanager
@@ -294,7 +346,7 @@ def matrix_doc(
             {
                 "name": entry.name,
                 "path": str(entry.path),
-                "sha256": run.header.model_sha256 if run else None,
+                "sha256": run.header.model_sha256 if run else plan.sha256,
                 "dataset": str(entry.dataset) if entry.dataset else None,
                 "skip_delegates": list(entry.skip_delegates),
                 "run_id": run.header.run_id if run else None,
@@ -308,6 +360,7 @@ def matrix_doc(
         "started": matrix.started,
         "boards": [b.name for b in boards],
         "delegates": delegate_names,
+        **({"settings": matrix.settings} if matrix.settings is not None else {}),
         "models": models,
     }
 
@@ -333,12 +386,3 @@ def matrix_status(matrix: MatrixResult, plans: Sequence[ModelPlan]) -> str:
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def require_single_model(entries: Sequence[ModelEntry], option: str) -> None:
-    """Options that take one model's run (`--resume`) refuse a matrix, in one line."""
-    if len(entries) > 1:
-        raise ConfigError(
-            f"{option} resumes one model's run; this asks for {len(entries)} models",
-            "resume each model's run directory with its own --model",
-        )

@@ -35,6 +35,7 @@ from imxbench.model.progress import Progress
 from imxbench.model.records import Fingerprint, RunHeader, RunRecord, utc_now
 from imxbench.report.formats import NIGHT_FORMATS
 from imxbench.report.nightly_formats import NightContext, NightVerdicts, headline, outcome
+from imxbench.run.connection import BoardSessions
 from imxbench.run.job import JobResult, run_job
 from imxbench.run.recording import announced_run, new_header, record_of
 from imxbench.rundir import atomic
@@ -147,8 +148,10 @@ def night_job(
     header: RunHeader,
     progress: Progress | None,
     skip_delegates: Collection[str] = (),
+    sessions: BoardSessions | None = None,
 ) -> JobResult:
-    """The night's `run_job` on boards held and reached (`skip_delegates`: models.yaml's)."""
+    """The night's `run_job` on boards held and reached (`skip_delegates`: models.yaml's;
+    `sessions`: a model matrix's connections, run/connection.py)."""
     return run_job(
         targets,
         config.model,
@@ -169,6 +172,7 @@ def night_job(
         ],
         skip_delegates=skip_delegates,
         kind="nightly",
+        sessions=sessions,
     )
 
 

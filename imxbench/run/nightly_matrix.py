@@ -27,6 +27,7 @@ from imxbench.history.store import Store
 from imxbench.lab.places import hold_places
 from imxbench.model.progress import Progress
 from imxbench.model.records import Fingerprint, RunRecord, utc_now
+from imxbench.run.connection import BoardSessions
 from imxbench.run.job import new_run_id
 from imxbench.run.matrix import (
     MatrixResult,
@@ -95,6 +96,7 @@ def run_nightly_models(
 
     record()
     nights: list[ModelNight] = []
+    sessions = BoardSessions()  # each board's connection, from model to model
     try:
         with (
             hold_boards(
@@ -137,7 +139,7 @@ def run_nightly_models(
                         if targets:
                             say = tagged(progress, entry.name) if progress else None
                             run.result = night_job(
-                                model_config, targets, header, say, entry.skip_delegates
+                                model_config, targets, header, say, entry.skip_delegates, sessions
                             )
                             night_record = record_of(run.result, header, busy)
                         else:
@@ -149,6 +151,7 @@ def run_nightly_models(
                     night = finish_night(model_config, header, night_record, verdicts, names)
                     nights.append(ModelNight(entry.name, night))
     finally:
+        sessions.close()
         record(final=True)
     junit = _write_combined_junit(config.junit_path, nights)
     summary = _write_combined_summary(config.summary_path, nights)

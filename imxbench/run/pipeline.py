@@ -27,8 +27,6 @@ from typing import Any
 from imxbench.analysis.benchmark_log import parse_log, timed_first_us
 from imxbench.analysis.npu_profile import parse_npu_profile
 from imxbench.analysis.plan import (
-    ROUTE_BUILTIN_ETHOSU,
-    ROUTE_NNAPI,
     Cell,
     RunSettings,
     Step,
@@ -36,6 +34,7 @@ from imxbench.analysis.plan import (
     expected_processes,
     plan_cells,
     resolve_specs,
+    route_note,
 )
 from imxbench.analysis.sampling import (
     MIN_PROCESSES,
@@ -57,6 +56,7 @@ from imxbench.prepare.model_prep import PreparedModel, UnfitModel
 from imxbench.run import board_state, op_profile_reuse, vela_on_board
 from imxbench.run.connection import (
     BOARD_SIDE_ERRORS,
+    BoardSessions,
     Cancelled,
     CancelToken,
     Connection,
@@ -147,19 +147,22 @@ def run_board(
     cancel: CancelToken | None = None,
     after_cells: BoardHook | None = None,
     unfit: Sequence[tuple[DelegateSpec, UnfitModel]] = (),
+    sessions: BoardSessions | None = None,
 ) -> BoardRun:
     """Run every cell on one board. Never raises for board-side failures: they are recorded.
 
     Steps in `skip` (done in an earlier, partial run) are not run again. Setting `cancel`
     stops the board after killing the step in flight (`BoardRun.interrupted`). `unfit`: the
     delegates that cannot run the model, with why: their cells are skipped (`BoardRun.skipped`).
+    `sessions` (a model matrix's): the connection an earlier job left is used, and this job's
+    is left there instead of closed.
     """
     result = BoardRun(board)
     say = progress or (lambda *_: None)
     cancel = cancel or CancelToken()
     result.phases["benchmark"] = "failed"  # until it ends
     try:
-        conn = Connection(board, cancel)
+        conn = Connection(board, cancel) if sessions is None else sessions.connect(board, cancel)
         try:
             _run_connected(conn, result, specs, prepared, settings, out_dir, say, skip, unfit)
             result.phases["benchmark"] = "complete"
@@ -172,7 +175,10 @@ def run_board(
                     conn, result, say
                 )  # normal end, Ctrl-C, failure
             finally:
-                conn.close()
+                if sessions is None:
+                    conn.close()
+                else:  # the matrix's next model goes on with them; it closes them at its end
+                    sessions.keep(conn)
     except Cancelled:
         result.interrupted = True
         result.error = f"{board.name}: interrupted"
@@ -225,12 +231,17 @@ def _run_connected(
     unfit: Sequence[tuple[DelegateSpec, UnfitModel]] = (),
 ) -> None:
     board = result.board
-    say(ProgressEvent(board.name, "board", "connected; probing"))
+    connected = "connected (reused)" if conn.reused else "connected"  # reused: a matrix's
+    say(ProgressEvent(board.name, "board", f"{connected}; probing"))
     # setup reconnects like every phase (Connection.retrying): a dropped channel is retried
     result.facts = conn.retrying("the board probe", probe_board)
     RunDir(out_dir).write_facts(board.name, result.facts.to_dict())
     _check_soc(board, result.facts)
-    board_state.restore_leftover_governor(conn.session, result, say)
+    # reconnects too: on a reused connection, this is the first command
+    conn.retrying(
+        "the leftover governor check",
+        lambda s: board_state.restore_leftover_governor(s, result, say),
+    )
     on_board = vela_on_board.board_compiles(result, specs, prepared, settings, say)
     # the host's Vela against the board's, for the graphs the host compiled
     board_state.check_vela(result, [s for s in specs if s.name not in on_board], prepared, say)
@@ -266,12 +277,9 @@ def _run_connected(
     # an adaptive cell's timed template: the fewest processes, corrected as the cell goes on
     planned = [sum(expected_processes(st, settings) for st in todo)]
     for cell in cells:
-        if cell.route in (ROUTE_BUILTIN_ETHOSU, ROUTE_NNAPI):
-            say(
-                ProgressEvent(
-                    board.name, "board", f"runs on the NPU via the {cell.route}", cell.name
-                )
-            )
+        note = route_note(cell.route, cell.steps[0].env if cell.steps else {})
+        if note is not None:
+            say(ProgressEvent(board.name, "board", note, cell.name))
     say(ProgressEvent(board.name, "planned", f"{planned[0]} benchmark steps", planned=planned[0]))
     for cell in cells:
         model = result.prepared.get(cell.delegate) or prepared.get(cell.delegate)
@@ -464,7 +472,9 @@ def _run_cell(
             op_profile_reuse.keep(out_dir.parent, profile_key, out_dir.name, record)
         journal_step(out_dir, record, result.deployed.get(record.delegate))
         avg = record.metrics.get("inference_avg_us")
-        detail = f"{avg / 1000:.3f} ms" if avg else (record.error or "")
+        # a failed step's timing (a delegate that failed to load, the CPU ran it) is not shown
+        ok = record.status == "ok"
+        detail = f"{avg / 1000:.3f} ms" if avg and ok else (record.error or "")
         if (record.clocks or {}).get("throttled"):
             detail += " [THROTTLED]"
         say(

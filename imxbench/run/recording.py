@@ -25,12 +25,30 @@ from imxbench.model.records import (
 from imxbench.run.job import JobInterrupted, JobResult, new_run_id
 from imxbench.run.job_record import read_accuracy, record_from_job
 from imxbench.rundir.atomic import file_sha256
+from imxbench.rundir.layout import RunDir
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the store, which `run` opens while its boards work
     from imxbench.history.store import Store
     from imxbench.run.deferred_store import DeferredStore
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM): the cells that finished are recorded"
+INTERRUPTED_UNRECORDED = (
+    "interrupted (Ctrl-C or SIGTERM) after its steps: its cells are in its run directory, "
+    "not here"
+)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM that the job's own JobInterrupted does not describe: outside its
+    steps (while it wrote its tables, or they were printed and recorded; the finished steps
+    are in the run directory's journal), or any time in a nightly, which has no --resume.
+    `out_dir`: the run directory (None: not made yet); `resume_dir`: what `run --resume`
+    takes to record and finish it (None: nothing to resume, or not a `run`)."""
+
+    def __init__(self, run_dir: Path, resumable: bool) -> None:
+        super().__init__()
+        self.out_dir = run_dir if RunDir(run_dir).is_run() else None
+        self.resume_dir = self.out_dir if resumable else None
 
 
 def new_header(
@@ -84,10 +102,17 @@ def announced_run(
             note=INTERRUPTED,
         )
         store.record_run(record)
-        raise
+        if header.kind == "run":
+            raise
+        raise RunInterrupted(Path(header.out_dir), resumable=False) from exc
     except ConfigError:
         store.discard_run(header.run_id)
         raise
+    except KeyboardInterrupt as exc:  # outside the steps: writing the tables, printing them
+        resumable = header.kind == "run"
+        note = INTERRUPTED_UNRECORDED + ("; --resume records them" if resumable else "")
+        store.mark_partial(header.run_id, note)
+        raise RunInterrupted(Path(header.out_dir), resumable) from exc
     except BaseException as exc:
         reason = str(getattr(exc, "message", None) or exc) or type(exc).__name__
         store.mark_partial(header.run_id, f"failed: {reason}"[:500])

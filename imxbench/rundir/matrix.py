@@ -5,14 +5,16 @@ history, report, nightly and trends read each as any run) plus this record, whic
 
     {"format": 1, "matrix_id": "matrix-20261204-0630-ab12", "kind": "run" | "nightly",
      "status": "running" | "complete" | "partial", "started": ..., "finished": ...,
-     "boards": [...], "delegates": "cpu,vx" | null,
+     "boards": [...], "delegates": "cpu,vx" | null, "settings": {RunSettings.as_dict},
      "models": [{"name": ..., "path": ..., "sha256": ..., "dataset": ... | null,
                  "skip_delegates": [...], "run_id": ... | null, "status": ... | null}]}
 
-A model's `run_id` is null until its run starts; its `status` is its run.json's at the end
-(`complete` | `partial`) or null when it never ran (an interrupted matrix). One writer, one
-reader, atomic writes; the reader refuses an unknown format, naming the file. The directory
-has no run.json, so the readers of run directories pass it by.
+A model's `sha256` is its file's from the start; its `run_id` is null until its run starts;
+its `status` is its run.json's at the end (`complete` | `partial`), `running` while it runs
+(or when a death cut it), or null when it never ran (an interrupted matrix). `run --resume`
+reads it back (run/matrix_resume.py); a record without `settings` (older) is still read. One
+writer, one reader, atomic writes; the reader refuses an unknown format, naming the file. The
+directory has no run.json, so the readers of run directories pass it by.
 """
 
 from __future__ import annotations

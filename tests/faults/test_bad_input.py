@@ -134,3 +134,16 @@ def test_bad_history_url_stops_the_run(tmp_path: Path) -> None:
     (run_dir,) = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "partial"
     assert not (tmp_path / "imxbench.sqlite").exists()  # no other history was written instead
+
+
+def test_nightly_junit_and_summary_paths_are_checked_before_the_night(tmp_path: Path) -> None:
+    """Before: an unwritable --junit or --summary was a traceback (exit 1, read as a
+    regression) once the whole night had run."""
+    (tmp_path / "a-file").write_text("")
+    for option in ("--junit", "--summary"):
+        done = imxbench(
+            "nightly", "--board", "imx8mp", "--emulate", "--reports", str(tmp_path / "r"),
+            option, str(tmp_path / "a-file" / "out.xml"),
+        )  # fmt: skip
+        assert_one_line_exit_2(done, f"{option} {tmp_path / 'a-file'}: not a directory")
+        assert "connected" not in done.stderr  # no board was started

@@ -39,7 +39,7 @@ def test_a_blackholed_board_ends_the_run_within_bounds(tmp_path: Path) -> None:
     # keepalive_s 1: the kernel ends the silent connection after ~3 s (TCP_USER_TIMEOUT), the
     # reconnects (5 tries, connect timeout 3 s, backoff 1+2+4+8 s) give up after ~30 s: the
     # step's own 60 s timeout is never needed
-    assert result["status"] == 1, stderr
+    assert result["status"] == 3, stderr  # the board was lost; no cell failed
     assert result["ended_after_s"] < 50, result["ended_after_s"]
     assert "Traceback" not in stderr
     failures = json.loads(result["stdout"])["failures"]

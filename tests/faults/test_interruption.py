@@ -217,3 +217,25 @@ def _steps_running(server: SshServer) -> bool:
     assert done.returncode == 0, done.stderr
     return "benchmark_tool" in done.stdout.decode()
 
+
+
+def test_ctrl_c_while_emulated_boards_start_stops_every_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: Ctrl-C while `run --emulate` booted its boards (the first second of a run) left
+    each board that came up after it running forever, orphaned, with its state folder."""
+    import os
+    import tempfile
+    import threading
+
+    from imxbench.board.connect import emulated_boards
+    from imxbench.config.inventory import emulated_board
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the boards' state folders here
+    boards = [emulated_board("imx8mp", "imx8mp"), emulated_board("imx93", "imx93")]
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # while they boot
+    with pytest.raises(KeyboardInterrupt), emulated_boards(boards, True):
+        time.sleep(30)
+    assert list(tmp_path.glob("imxbench-*")) == []  # stopped: every state folder removed
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout == ""  # and nothing of them left running

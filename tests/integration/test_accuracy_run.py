@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imxbench.accuracy.phase import AccuracyRequest
+from imxbench.accuracy.host_reference import top_k
+from imxbench.accuracy.phase import AccuracyCell, AccuracyRequest, Evaluation
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
 from imxbench.config.inventory import AuthSpec, Board
@@ -93,6 +94,8 @@ def test_imxbench_run_with_dataset_reports_accuracy_per_delegate(
     cells = {c["delegate"]: c for c in doc["cells"]}
     assert cells["cpu"]["cell"] == "cpu@4t" and cells["cpu"]["threads"] == 4
     assert cells["vx"]["cell"] == "vx" and cells["vx"]["threads"] is None
+    assert cells["vx"]["agreement_cpu_top1"] == 1.0 and cells["cpu"]["agreement_cpu"] is None
+    assert cells["vx"]["agreement_cpu"]["images"] == 60  # the same images as the CPU's
     for cell in cells.values():
         check_cell_against_recomputation(cell, data, ids)
         assert (cell["runtime"], cell["runtime_version"]) == ("tflite_runtime", "2.19.0")
@@ -102,6 +105,41 @@ def test_imxbench_run_with_dataset_reports_accuracy_per_delegate(
     assert cells["cpu"]["latency"]["p50_us"] == pytest.approx(1430, rel=0.1)
     assert cells["vx"]["latency"]["p50_us"] == pytest.approx(220, rel=0.15)
     assert cells["vx"]["latency"]["p99_us"] >= cells["vx"]["latency"]["p50_us"]
+
+
+def test_each_delegate_is_compared_with_the_boards_own_cpu_on_the_same_images(
+    data: Generated, tmp_path: Path
+) -> None:
+    """Agreement with the host holds the host runtime's rounding too (models/README.md: three
+    images flip between runtimes); against the board's CPU only the delegate's own differences
+    remain."""
+    path, _ = write_npy(tmp_path / "set", data)
+    evaluation = Evaluation.prepare(AccuracyRequest(path), MODEL)
+    n, reference = len(evaluation.dataset), evaluation.reference
+
+    def flipped(outputs: np.ndarray, image: int) -> np.ndarray:
+        changed = outputs.copy()
+        changed[image] = 0.0
+        changed[image, (reference.top1[image] + 1) % 10] = 1.0
+        return changed
+
+    def cell(name: str, outputs: np.ndarray) -> AccuracyCell:
+        file = tmp_path / f"{name}.npz"
+        header = np.array(json.dumps({"format": 1}))
+        ns = np.ones(n, np.int64)
+        np.savez(file, header=header, top5=top_k(outputs), outputs=outputs, invoke_ns=ns)
+        return AccuracyCell("evk", name, name, "ok", None, result_file=str(file))
+
+    board_cpu = flipped(reference.outputs, 0)  # the board's runtime rounds image 0 otherwise
+    try:
+        cpu, vx = evaluation._versus_board_cpu(
+            [cell("cpu", board_cpu), cell("vx", flipped(board_cpu, 5))]
+        )
+    finally:
+        evaluation.close()
+    assert cpu.agreement_cpu is None
+    assert vx.agreement_cpu is not None and vx.agreement_cpu.disagreeing == (5,)
+    assert vx.agreement_cpu.images == n and vx.agreement_cpu.top1_agree == n - 1
 
 
 def test_bgr_dataset_triggers_the_loud_warning(data: Generated, tmp_path: Path) -> None:
@@ -253,5 +291,24 @@ def test_imx93_ethosu_evaluates_the_vela_graph(data: Generated, tmp_path: Path) 
     cells = {c["delegate"]: c for c in accuracy_doc(result)["cells"]}
     assert cells["ethosu"]["graph"].endswith(".tflite") and "_vela-" in cells["ethosu"]["graph"]
     assert cells["cpu"]["cell"] == "cpu@2t"
+    for cell in cells.values():
+        check_cell_against_recomputation(cell, data, ids)
+
+
+@pytest.mark.emulator
+def test_lf_5_15_imx93_ethosu_accuracy_uses_the_built_in_op_like_the_benchmark(
+    data: Generated, tmp_path: Path
+) -> None:
+    """LF5.15 has no libethosu_delegate.so: the benchmark runs the Vela graph through TFLite's
+    built-in `ethos-u` op (NXP_FACTS §4.3, §10), and so must the accuracy evaluation, rather
+    than fail asking for the missing library."""
+    path, ids = WRITERS["ic01"](tmp_path / "set", data)
+    with start_emulator("imx93", bsp="lf-5.15", seed=4) as emulator:
+        result = run_with(
+            board_for(emulator, "acc93old"), tmp_path, AccuracyRequest(path, 20), "cpu,ethosu"
+        )
+    assert result.failures == [], result.failures
+    cells = {c["delegate"]: c for c in accuracy_doc(result)["cells"]}
+    assert "_vela-" in cells["ethosu"]["graph"]
     for cell in cells.values():
         check_cell_against_recomputation(cell, data, ids)

@@ -90,6 +90,38 @@ def test_a_state_dir_belongs_to_one_soc(tmp_path: Path) -> None:
         build_board_state("imx93", Path("/usr/lib/imxbench-state"))
 
 
+def test_a_state_folder_that_is_not_a_boards_disk_is_bad_input(tmp_path: Path) -> None:
+    """`emulate --state DIR` with a file where the board's /usr overlay goes: before, a
+    FileExistsError traceback; now one line naming the folder, and nothing removed."""
+    from imxbench.emulator.launcher import start_emulator
+
+    (tmp_path / "usr-upper").write_text("not a folder")
+    with pytest.raises(ConfigError, match=f"{tmp_path}: not an emulated board's state folder"):
+        start_emulator("imx8mp", state_dir=tmp_path)
+    assert (tmp_path / "usr-upper").read_text() == "not a folder"
+
+
+def test_ctrl_c_while_a_board_stops_kills_it_at_once(tmp_path: Path) -> None:
+    """Before: Ctrl-C while `run --emulate` stopped its board (after the report's table) left
+    the board's process waited for no more and its temporary state folder in /tmp."""
+    import signal
+    import threading
+    import time
+
+    from imxbench.emulator.launcher import STOP_TIMEOUT_S, terminate
+
+    board = subprocess.Popen(  # a board process slow to stop: it ignores SIGTERM
+        ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"], start_new_session=True
+    )
+    time.sleep(0.3)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        terminate(board)
+    assert board.poll() is not None  # killed, not left running
+    assert time.monotonic() - started < STOP_TIMEOUT_S
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

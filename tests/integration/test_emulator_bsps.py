@@ -100,6 +100,15 @@ def test_default_bsp_is_lf_6_12_and_a_state_dir_keeps_its_bsp(tmp_path: Path) ->
         build_board_state("imx93", tmp_path / "x", bsp="lf-4.14")
 
 
+def test_an_i_mx93_on_a_bsp_before_it_existed_is_refused(tmp_path: Path) -> None:
+    # The i.MX 93 first ships with L5.15.52 (NXP_FACTS §1.3): an "i.MX 93 on L5.10.52" would
+    # pass for an LF5.15 board with TFLite's built-in Ethos-U op, a board nobody has.
+    with pytest.raises(ConfigError, match=r"lf-5\.10\.52 .* has no imx93 release"):
+        build_board_state("imx93", tmp_path / "x", bsp="lf-5.10.52")
+    assert not (tmp_path / "x").exists()
+    assert build_board_state("imx8mp", tmp_path / "y", bsp="lf-5.10.52").bsp.nnapi
+
+
 @pytest.mark.parametrize(("soc", "gib"), [("imx8mp", 6), ("imx93", 2)])
 def test_board_facts_are_the_evk_s(tmp_path: Path, soc: str, gib: int) -> None:
     layout = build_board_state(soc, tmp_path / "s")

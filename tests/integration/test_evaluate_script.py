@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from imxbench.accuracy.files import pack_inputs, read_board_result
+from imxbench.accuracy.files import input_mismatch, pack_inputs, read_board_result
 from imxbench.accuracy.host_reference import HostModel, ModelOutputs, dequantize, top_k
 from imxbench.accuracy.phase import SCRIPT
 from imxbench.accuracy.preprocess import preprocess, preprocessing_for
@@ -73,6 +74,14 @@ def check_result(
     header = result.header
     assert header["runtime"] == runtime and header["images"] == IMAGES
     assert header["input"]["dtype"] == "int8" and header["output"]["zero_point"] == -128
+    # the host checks the board's graph took the inputs as they were prepared (q = p - 128)
+    prepared = preprocessing_for(inspect_model(MODEL))
+    assert input_mismatch(header, prepared) is None
+    other = replace(prepared, dtype="uint8", zero_point=0)  # e.g. another model on the board
+    assert input_mismatch(header, other) == (
+        "the board's graph takes int8 input (scale 1.0, zero point -128), the inputs were "
+        "prepared for uint8 (scale 1.0, zero point 0)"
+    )
     assert result.top_k.shape == (IMAGES, 5) and (result.invoke_ns > 0).all()
     assert not list(out.parent.glob("*.part-*"))
     return header, result.top_k, result.outputs, result.invoke_ns
@@ -98,6 +107,7 @@ def test_script_is_python38_and_standalone() -> None:
         "sys",
         "time",
         "typing",
+        "zipfile",  # numpy's own .npz reader needs it: on the board wherever np.load works
         "numpy",
         "tflite_runtime",
         "ai_edge_litert",
@@ -189,8 +199,33 @@ def test_failures_are_one_line_with_an_exit_status_and_no_result(
     )
     done = evaluate(python, tmp_path / "missing.npz", out)
     assert done.returncode == 2 and "evaluate.py: cannot read" in done.stderr
+    truncated = tmp_path / "truncated.npz"  # a cut-short data file: exit 2 and one line, no trace
+    truncated.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    done = evaluate(python, truncated, out)
+    assert done.returncode == 2 and not out.exists()
+    assert done.stderr.splitlines()[-1].startswith(f"evaluate.py: cannot read {truncated}: ")
     done = evaluate(python, data, out, "--delegate", "/x.so", "--options", "novalue")
     assert done.returncode == 2 and "bad delegate option 'novalue'" in done.stderr
+
+
+def test_under_ai_edge_litert_the_litert_build_of_the_delegate_is_loaded(
+    packed: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """NXP_FACTS §1.2: tflite_runtime pairs with lib<name>_delegate.so, ai_edge_litert with
+    liblitert_<name>_delegate.so (L6.12+ ship both). Files that are no libraries make the load
+    fail, and its one-line message names the library the script tried."""
+    data, _, _ = packed
+    out = tmp_path / "result.npz"
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libvx_delegate.so").write_bytes(b"not an ELF file")
+    done = evaluate(sys.executable, data, out, "--delegate", str(lib / "libvx_delegate.so"))
+    assert done.returncode == 3  # no LiteRT twin on this "board": the library as given
+    assert f"cannot load delegate {lib / 'libvx_delegate.so'}: " in done.stderr
+    (lib / "liblitert_vx_delegate.so").write_bytes(b"not an ELF file either")
+    done = evaluate(sys.executable, data, out, "--delegate", str(lib / "libvx_delegate.so"))
+    assert done.returncode == 3 and not out.exists()
+    assert f"cannot load delegate {lib / 'liblitert_vx_delegate.so'}: " in done.stderr
 
 
 def test_packed_inputs_are_byte_identical_for_the_same_content(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_each_run_report_has_the_model_facts_and_gops(runs: tuple[Path, list[Pat
                 continue
             gops = achieved_gops(facts["macs"], row["latency_ms"])
             assert gops is not None
-            expected = f"{row['board']} {row['cell']} "
+            expected = f"{row['board']} EMULATED {row['cell']} "  # every emulated number badged
             assert expected in section
             assert f"{row['latency_ms']:.3f} ms {gops:,.1f}" in section
             if (row["board"], row["cell"]) in NPU_CELLS:
@@ -141,7 +141,7 @@ def test_partial_delegation_share_comes_from_the_op_profile(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     [line] = [x for x in done.stdout.splitlines() if x.startswith("report: ")]
     section = _text(Path(line.removeprefix("report: ")).read_text())
-    assert re.search(r"imx8mp vx NPU [\d.]+ ms – – 67% \(2/3 ops, op profile\)", section)
+    assert re.search(r"imx8mp EMULATED vx NPU [\d.]+ ms – – 67% \(2/3 ops, op profile\)", section)
     assert "MACs per inference 0" in section  # ADD and TILE multiply nothing
 
 

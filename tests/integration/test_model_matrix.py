@@ -1,6 +1,8 @@
 """Several models in one run (issue 19), end to end on emulated boards: the issue's 3-model
 command (two int8 models, one float32 model, on both SoCs), a models.yaml with a data set per
-model, and a nightly that judges each model against that model's own history."""
+model, a nightly that judges each model against that model's own history, and one SSH
+connection per board for the whole matrix (also when it drops between models), each model's
+job probing the board afresh."""
 
 from __future__ import annotations
 
@@ -8,12 +10,23 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from imxbench.analysis.plan import RunSettings
+from imxbench.config.delegates import load_catalogue
+from imxbench.config.inventory import AuthSpec, Board
+from imxbench.config.models import ModelEntry
+from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.history.store import Store, open_store
+from imxbench.model.progress import ProgressEvent
+from imxbench.model.records import RunRecord
+from imxbench.run.matrix import MatrixResult, prepare_matrix, run_matrix
+from imxbench.rundir.layout import RunDir
 from tests.dataset_builders import generate, smooth_images, write_npy
 from tests.locations import IMXBENCH
 
@@ -188,6 +201,8 @@ def test_nightly_judges_each_model_against_its_own_history(tmp_path: Path) -> No
             "--junit", str(tmp_path / "junit.xml"),
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
+        # the board's one SSH connection goes on from model to model; each model probes
+        assert "[imx8mp tiny_float32] connected (reused); probing" in done.stderr
         nights.append(json.loads(done.stdout))
     first = {m["name"]: m for m in nights[0]["models"]}
     second = {m["name"]: m for m in nights[1]["models"]}
@@ -222,6 +237,7 @@ def test_ctrl_c_in_the_second_model_keeps_the_first_and_resumes_per_model(tmp_pa
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, seen + err
     matrix = matrix_of(reports)
+    assert f"(resume with --resume {reports / matrix['matrix_id']})" in err  # the whole matrix
     assert matrix["status"] == "partial"
     first, second, third = matrix["models"]
     assert (first["status"], second["status"]) == ("complete", "partial")
@@ -236,3 +252,149 @@ def test_ctrl_c_in_the_second_model_keeps_the_first_and_resumes_per_model(tmp_pa
     assert done.returncode == 0, done.stderr
     rows = read(reports / second["run_id"] / "results.json")
     assert sorted(r["repetition"] for r in rows if r["status"] == "ok") == [1, 2, 3]
+
+
+# -- one SSH connection per board for the whole matrix; each model probes afresh --------------
+MATRIX_SETTINGS = RunSettings(
+    repetitions=1, num_runs=2, warmup_runs=0, min_secs=0, threads=1, op_profile=False
+)
+
+
+@pytest.fixture(name="lab8")
+def fixture_lab8() -> Iterator[RunningEmulator]:
+    """A fresh emulated 8M Plus per test: its log counts that test's SSH connections."""
+    emulator = start_emulator("imx8mp", seed=19)
+    yield emulator
+    emulator.stop()
+
+
+def inventory_board(emulator: RunningEmulator) -> Board:
+    return Board(
+        name="lab8",
+        soc=emulator.soc,
+        host=emulator.host,
+        port=emulator.port,
+        user=emulator.user,
+        auth=AuthSpec("none"),
+        known_hosts=str(emulator.known_hosts_path),
+    )
+
+
+def ssh_connections(emulator: RunningEmulator) -> int:
+    """The connections the board's SSH server accepted (its log says each one)."""
+    return emulator.log_path.read_text(errors="replace").count(" INFO connection from ")
+
+
+class AfterTheFirstModel(Store):
+    """The results history; `then()` once the first model is recorded (between two models)."""
+
+    def __init__(self, store: Store, then: Callable[[], object]) -> None:
+        super().__init__(store.engine, store.where)
+        self.then, self.recorded = then, 0
+
+    def record_run(self, record: RunRecord, *args: Any, **kwargs: Any) -> None:
+        super().record_run(record, *args, **kwargs)
+        self.recorded += 1
+        if self.recorded == 1:
+            self.then()
+
+
+def run_three_models(
+    board: Board, tmp_path: Path, store: Store, events: list[ProgressEvent]
+) -> MatrixResult:
+    catalogue = load_catalogue()
+    entries = [
+        ModelEntry(RESNET, "resnet8"),
+        ModelEntry(TINY_INT8, "tiny-int8"),
+        ModelEntry(TINY_FLOAT, "tiny-float32"),
+    ]
+    vela = tmp_path / "vela"
+    plans = prepare_matrix([board], entries, catalogue, "cpu", vela)
+    reports = tmp_path / "reports"
+    return run_matrix(
+        [board], plans, catalogue, "cpu", MATRIX_SETTINGS, reports, vela, store,
+        progress=events.append,
+    )  # fmt: skip
+
+
+def connected_lines(events: list[ProgressEvent]) -> list[tuple[str, str]]:
+    return [(e.board, e.message) for e in events if e.message.startswith("connected")]
+
+
+def assert_every_model_complete(matrix: MatrixResult, store: Store) -> list[dict[str, Any]]:
+    """Each model's run is complete and its own, and records its own probe's facts alike in
+    its facts/, its results rows and its history fingerprint. Returns each run's facts."""
+    assert [r.entry.name for r in matrix.runs] == ["resnet8", "tiny-int8", "tiny-float32"]
+    assert matrix.failures == [] and matrix.warnings == []
+    documents = []
+    for run in matrix.runs:
+        assert run.result is not None
+        out_dir = run.result.out_dir
+        assert read(out_dir / "run.json")["status"] == "complete"
+        summary = read(out_dir / "summary.json")
+        assert [(r["cell"], r["status"], r["reps"], r["failed"]) for r in summary] == [
+            ("cpu@1t", "ok", 1, 0)
+        ]
+        assert summary[0]["latency_ms"] > 0
+        (facts,) = RunDir(out_dir).read_facts().values()
+        rows = read(out_dir / "results.json")
+        assert {r["model"] for r in rows} == {run.entry.path.name}
+        assert {(r["kernel"], r["temperature_mc"], r["emulated"]) for r in rows} == {
+            (facts["kernel"], facts["temperature_mc"], True)
+        }
+        (fingerprint,) = store.load_run(run.result.run_id).fingerprints
+        assert dict(fingerprint.facts) == facts and fingerprint.soc == "imx8mp"
+        documents.append(facts)
+    assert {d["soc_id"] for d in documents} == {"i.MX8MP"}
+    return documents
+
+
+def test_a_matrix_connects_once_per_board_and_probes_each_model(
+    lab8: RunningEmulator, tmp_path: Path
+) -> None:
+    board, events = inventory_board(lab8), []
+    governor = lab8.layout.sys_devices / "system/cpu/cpufreq/policy0/scaling_governor"
+
+    def change_the_board() -> None:  # between two models: the next models' probes see it
+        governor.write_text("powersave\n")
+
+    before = ssh_connections(lab8)
+    with open_store(None, tmp_path) as history:
+        store = AfterTheFirstModel(history, change_the_board)
+        matrix = run_three_models(board, tmp_path, store, events)
+        facts = assert_every_model_complete(matrix, store)
+    assert ssh_connections(lab8) - before == 1
+    assert connected_lines(events) == [
+        ("lab8 resnet8", "connected; probing"),
+        ("lab8 tiny-int8", "connected (reused); probing"),
+        ("lab8 tiny-float32", "connected (reused); probing"),
+    ]
+    # each model's facts are its own probe's: the change shows from the second model on
+    assert [f["cpufreq_governor"] for f in facts] == ["ondemand", "powersave", "powersave"]
+
+
+@pytest.mark.parametrize("how", ["restart", "drop"])
+def test_a_matrix_whose_connection_drops_between_models_reconnects_and_completes(
+    lab8: RunningEmulator, tmp_path: Path, how: str
+) -> None:
+    board, events = inventory_board(lab8), []
+    before = ssh_connections(lab8)
+    drop = {
+        "restart": lab8.restart,  # a reboot
+        "drop": lambda: lab8.set_faults(drop_connection_on_exec=True),  # at the next command
+    }[how]
+    with open_store(None, tmp_path) as history:
+        store = AfterTheFirstModel(history, drop)
+        matrix = run_three_models(board, tmp_path, store, events)
+        assert_every_model_complete(matrix, store)
+    assert ssh_connections(lab8) - before == 2
+    lines = connected_lines(events)
+    assert lines[0] == ("lab8 resnet8", "connected; probing")
+    # rebooted: the dead connection is not taken; dropped at the next command: it is, and
+    # that command reconnects (Connection.retrying)
+    second = "connected" if how == "restart" else "connected (reused)"
+    assert lines[1] == ("lab8 tiny-int8", f"{second}; probing")
+    assert lines[2] == ("lab8 tiny-float32", "connected (reused); probing")
+    assert [r.result.board_runs[0].reconnects for r in matrix.runs if r.result] == [
+        0, 0 if how == "restart" else 1, 0
+    ]  # fmt: skip

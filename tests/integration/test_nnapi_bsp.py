@@ -47,7 +47,7 @@ def test_lf_5_10_52_dry_run_shows_use_nnapi() -> None:
             "--emulate-bsp",
             "lf-5.10.52",
             "--delegate",
-            "vx",
+            "vx,gpu",
             *FAST,
             "--dry-run=probe",
         ],
@@ -60,6 +60,10 @@ def test_lf_5_10_52_dry_run_shows_use_nnapi() -> None:
     text = done.stdout + done.stderr
     assert f"(route: {ROUTE_NNAPI})" in text
     assert f"vx: runs on the NPU via the {ROUTE_NNAPI}" in text  # the probed facts
+    # the GPU cell keeps USE_GPU_INFERENCE=1; which unit NNAPI then picks is not claimed
+    assert (
+        f"gpu: runs via the {ROUTE_NNAPI} with USE_GPU_INFERENCE=1 (GPU or NPU: not established)"
+    ) in text
     assert "is not on the board" not in text
     commands = [line for line in text.splitlines() if "benchmark_model" in line]
     assert commands and all(NNAPI_FLAG in c for c in commands)

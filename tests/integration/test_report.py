@@ -297,12 +297,97 @@ def test_markdown_has_the_model_section_escaped(tmp_path: Path) -> None:
     assert "| parameters | 77,706 |" in rows
     assert any(r.startswith("| MACs per inference | 12.51 M (12,505,728): CONV\\_2D") for r in rows)
     assert any(r.startswith("| operators | 16 ops: CONV\\_2D × 9 ·") for r in rows)
-    vx = next(r for r in rows if r.startswith("| imx8mp | vx | NPU | "))
+    vx = next(r for r in rows if r.startswith("| imx8mp (emulated) | vx | NPU | "))
     assert re.search(r"\| [\d.]+ ms \| [\d.,]+ \| [\d.]+% of 2\.3 TOPS \| 100% \(16/16 ops", vx)
     for row in rows:  # every row of both tables has its own column count: no cell leaked a |
         cells = re.split(r"(?<!\\)\|", row)
         assert len(cells) - 2 in (2, 7), row
     assert "Peaks: i.MX 8M Plus NPU" in section
+
+
+def test_model_section_badges_every_emulated_cell(tmp_path: Path) -> None:
+    """The Model section's latency and GOPS are emulated numbers too: each row of an emulated
+    board carries the EMULATED badge, a real board's row none."""
+    run = write_run(
+        tmp_path,
+        "20260901-000000-m0d2",
+        DAY0,
+        cells={"imx8mp": ("cpu@4t", "vx"), "imx93": ("cpu@2t",)},
+        board_facts={"imx8mp": facts("imx8mp"), "imx93": facts("imx93", emulated=False)},
+    )
+    info = inspect_model_bytes(QUANT_MODEL.read_bytes(), Path("model.tflite"))
+    RunDir(run).write_model_facts(facts_document(model_facts(info)))
+    page = render(load_report([run]), "html")
+    table = re.search(r'<table class="model-cells">.*?</table>', page, re.S)
+    assert table is not None
+    rows = {
+        m[1]: m[0] for m in re.findall(r"<tr[^>]*><td>(.*?)</td><td>([^<]*)</td>", table[0])
+    }
+    assert set(rows) == {"cpu@4t", "vx", "cpu@2t"}
+    assert "EMULATED" in rows["cpu@4t"] and "EMULATED" in rows["vx"]
+    assert "EMULATED" not in rows["cpu@2t"]
+    markdown = render(load_report([run]), "markdown")
+    section = markdown[markdown.index("#### Model") :]
+    assert "| imx8mp (emulated) | vx | NPU | " in section
+    assert "| imx93 | cpu@2t | CPU | " in section
+
+
+def test_a_cell_with_one_failed_process_shows_no_number(tmp_path: Path) -> None:
+    """One of vx's two processes crashed: the cell is FAILED, and no table, chart or terminal
+    line shows a latency, speedup or first inference for it (the ok process's numbers would
+    read as the cell's result); results.json keeps that process's own numbers."""
+    from imxbench.analysis.results import build_table, summarize
+    from imxbench.analysis.terminal_table import render_table
+
+    cells = {"imx8mp": ("cpu@1t", "cpu@4t", "vx", "gpu")}
+    run = write_run(tmp_path, "20260901-000000-0f1f", DAY0, cells=cells)
+    rows = json.loads((run / "results.json").read_text())
+    [second] = [r for r in rows if (r["cell"], r["kind"], r["repetition"]) == ("vx", "timed", 2)]
+    for key in [k for k in second if k.startswith("inference_")]:
+        second[key] = None
+    second.update(status="failed", error="Segmentation fault (exit 139)")
+    (run / "results.json").write_text(json.dumps(rows))
+    summary = summarize(build_table(rows))
+    (run / "summary.json").write_text(summary.to_json(orient="records"))
+    data = load_report([run])
+    html = render(data, "html")
+    text = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+    vx = re.search(r"<td>vx</td>(.*?)</tr>", text, re.S)
+    assert vx is not None and "FAILED (1 step)" in vx[1]
+    shown = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", vx[1])]
+    assert not any(re.fullmatch(r"[\d.,]+×?", c) for c in shown if c != "1"), shown  # 1: reps
+    for key in ("latency", "speedup", "cold_warm"):
+        chart = re.search(rf'<svg[^>]*data-chart="{key}".*?</svg>', html, re.S)
+        assert chart is not None and ">vx<" not in chart[0] and "· vx" not in chart[0], key
+    markdown = render(data, "markdown")
+    [md_row] = [x for x in markdown.splitlines() if x.startswith("| imx8mp (emulated) | vx |")]
+    assert "FAILED (1 step)" in md_row
+    assert not re.search(r"\| [\d.]+×? \|", md_row.replace("| 1 |", "|"))
+    terminal = render_table(summary, wide=True)
+    [line] = [x for x in terminal.splitlines() if x.startswith("vx ")]
+    assert "FAILED (1)" in line and not re.search(r"\d\.\d", line)
+
+
+def test_a_precision_that_missed_the_target_is_marked(tmp_path: Path) -> None:
+    """An adaptive run stopped at --max-repetitions before the 95% interval was within
+    --precision: the ±95% cell says so (and is a warning), a cell that reached it does not."""
+    run = write_run(tmp_path, "20260901-000000-0a1a", DAY0, cells={"imx8mp": ("cpu@4t", "vx")})
+    doc = json.loads((run / "run.json").read_text())
+    doc["settings"].update(repetitions="adaptive", precision=0.01, max_repetitions=8)
+    (run / "run.json").write_text(json.dumps(doc))
+    summary = json.loads((run / "summary.json").read_text())
+    for row in summary:
+        row["precision_pct"] = 1.3 if row["cell"] == "cpu@4t" else 0.56
+    (run / "summary.json").write_text(json.dumps(summary))
+    data = load_report([run])
+    text = re.sub(r"<svg.*?</svg>", "", render(data, "html"), flags=re.S)
+    cpu = re.search(r"<td>cpu@4t</td>(.*?)</tr>", text, re.S)
+    vx = re.search(r"<td>vx</td>(.*?)</tr>", text, re.S)
+    assert cpu is not None and vx is not None
+    assert '<td class="num warn">1.30% (target 1%)</td>' in cpu[1]
+    assert '<td class="num">0.56%</td>' in vx[1] and "target" not in vx[1]
+    markdown = render(data, "markdown")
+    assert "| 1.30% (target 1%) |" in markdown and "| 0.56% |" in markdown
 
 
 def test_markdown_says_why_model_facts_are_missing(latest: Path) -> None:

@@ -107,6 +107,76 @@ def test_headline_statuses(tmp_path: Path) -> None:
     )
 
 
+def test_a_failed_delegate_is_not_said_to_lose_to_the_cpu(tmp_path: Path) -> None:
+    """Every delegate cell failed: the CPU is fastest because nothing else ran, and the
+    sentence says so instead of "no delegate beats it"."""
+    none_ran = write_run(
+        tmp_path,
+        "20260901-000000-0d0d",
+        DAY0,
+        cells=IMX8MP,
+        failed=[("imx8mp", "vx"), ("imx8mp", "gpu")],
+    )
+    found = headline(load_report([none_ran]))
+    assert found.status == "failed" and "beats" not in found.sentence
+    assert re.search(
+        r"imx8mp: the CPU \(cpu@4t\) fastest at [\d.]+ ms, no delegate cell ran "
+        r"\(vx failed, gpu failed\)",
+        found.sentence,
+    )
+    slower = write_run(
+        tmp_path,
+        "20260901-000000-0d0e",
+        DAY0,
+        cells=IMX8MP,
+        scale={("imx8mp", "vx"): 20.0},
+        failed=[("imx8mp", "gpu")],
+    )
+    found = headline(load_report([slower]))
+    assert "fastest at " in found.sentence
+    assert "no delegate beats it (gpu failed)" in found.sentence
+
+
+def test_headline_latencies_read_as_the_tables_print_them() -> None:
+    """The digits of the tables (0.220 and 0.012, not 0.22 and 0.0120), and no scientific
+    notation for a model slower than a second."""
+    from imxbench.report.headline import _ms
+    from imxbench.report.view import fmt_ms
+
+    values = (0.012, 0.22, 0.2192, 3.8, 12.4, 299.4, 1234.5)
+    assert [_ms(v) for v in values] == [f"{fmt_ms(v)} ms" for v in values]
+    assert [_ms(v) for v in values] == [
+        "0.012 ms",
+        "0.220 ms",
+        "0.219 ms",
+        "3.80 ms",
+        "12.4 ms",
+        "299 ms",
+        "1,234 ms",
+    ]
+
+
+def test_an_unreachable_board_is_a_failed_board_not_a_failed_cell(tmp_path: Path) -> None:
+    run = write_run(
+        tmp_path,
+        "20260901-000000-0c0c",
+        DAY0,
+        cells={**IMX8MP, "imx93": ("cpu@1t",)},
+        failed=[("imx8mp", "gpu")],
+    )
+    _edit_json(
+        run / "boards.json",
+        lambda rows: [
+            r.update(error="imx93: cannot connect to root@127.0.0.1:1: Connection refused")
+            for r in rows
+            if r["board"] == "imx93"
+        ],
+    )
+    found = headline(load_report([run]))
+    assert found.status == "failed"
+    assert found.summary == "1 failed board · 1 failed cell"
+
+
 def test_json_report_carries_the_headline(tmp_path: Path) -> None:
     doc = json.loads(render(load_report([low_accuracy_run(tmp_path)]), "json"))
     assert doc["headline"]["status"] == "attention"

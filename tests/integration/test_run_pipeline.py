@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from imxbench.config.delegates import load_catalogue
 from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
+from imxbench.model.progress import ProgressEvent
 from imxbench.run.job import JobResult, run_job
 from tests.emulator_fixtures import run_ssh
 from tests.locations import BENCHMARK_LOGS, FLOAT_MODEL, IMXBENCH
@@ -151,6 +153,31 @@ def test_bad_delegate_for_the_soc_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "float32 model; the vx delegate runs only integer-quantized" in done.stderr
 
 
+def test_an_unreachable_board_is_exit_3_and_a_failed_board(tmp_path: Path) -> None:
+    """No cell failed: the board could not be used (README: 3 infrastructure failure), and
+    the report says a board failed, not a cell."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inventory = tmp_path / "boards.yaml"
+    inventory.write_text(
+        "boards:\n  dead:\n    soc: imx8mp\n    host: 127.0.0.1\n"
+        f"    port: {port}\n    user: root\n    auth: {{type: none}}\n"
+        f"    host_key_policy: accept-new\n    known_hosts: {tmp_path / 'known_hosts'}\n"
+    )
+    reports = tmp_path / "reports"
+    done = imxbench(
+        "run", "--board", "dead", "--inventory", str(inventory), "--delegate", "cpu",
+        *FAST, "--no-op-profile", "--reports", str(reports),
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "cannot connect" in done.stderr
+    [run_dir] = [p for p in reports.iterdir() if (p / "run.json").is_file()]
+    doc = json.loads(imxbench("report", str(run_dir), "--format", "json").stdout)
+    assert doc["headline"]["status"] == "failed"
+    assert doc["headline"]["summary"] == "1 failed board"
+
+
 # -- a delegate that cannot run the model: its cells are skipped, the run goes on -------------
 FLOAT_FAST = ["--repetitions", "2", "--num-runs", "5", "--min-secs", "0", "--no-op-profile"]
 FLOAT_REASON = (
@@ -255,8 +282,18 @@ def test_a_delegate_that_fails_to_load_fails_only_its_cells(
     board8: RunningEmulator, tmp_path: Path
 ) -> None:
     board8.set_faults(delegate_load_fails=True)
+    events: list[ProgressEvent] = []
     try:
-        result = run(board_for(board8), tmp_path, "cpu,vx")
+        result = run_job(
+            [board_for(board8)],
+            MODEL,
+            load_catalogue(),
+            "cpu,vx",
+            FAST_SETTINGS,
+            tmp_path,
+            tmp_path / "vela",
+            progress=events.append,
+        )
     finally:
         board8.set_faults(delegate_load_fails=False)
     cells = {row["cell"]: row for row in result.summary.to_dict("records")}
@@ -264,6 +301,10 @@ def test_a_delegate_that_fails_to_load_fails_only_its_cells(
     assert cells["vx"]["failed"] == 4  # cold, 2 repetitions, profile
     assert "Unable to load external delegate" in cells["vx"]["error"]
     assert result.failures == ["lab8 vx: failed"]
+    # the CPU ran the failed steps' inferences: their progress lines name the error, no timing
+    ended = [e for e in events if e.kind == "step_ended" and e.cell == "vx"]
+    assert len(ended) == 4 and all(e.status == "failed" for e in ended)
+    assert all(" ms" not in e.message and "Unable to load" in e.message for e in ended)
 
 
 def test_a_crashing_benchmark_model_is_a_failed_cell_with_stderr(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,7 @@ from imxbench.history import schema as store_schema
 from imxbench.history.baselines import BaselinePolicy, compare_runs, judge_run
 from imxbench.history.store import NOT_FINISHED, database_url, open_store
 from imxbench.model.records import RunRecord
-from imxbench.run.recording import announced_run
+from imxbench.run.recording import INTERRUPTED_UNRECORDED, RunInterrupted, announced_run
 from tests import history_data as data
 from tests.postgres_server import fixture_db_url, fixture_pg_server  # noqa: F401
 
@@ -46,9 +47,27 @@ def test_default_url_is_sqlite_under_reports_and_postgres_uses_psycopg(tmp_path:
         database_url("mysql://x/y", tmp_path)
 
 
+def test_a_malformed_or_in_memory_url_is_bad_input_naming_it(tmp_path: Path) -> None:
+    """Before: a port that is not a number was a traceback (SQLAlchemy's ValueError), and
+    `sqlite://` a "Cannot operate on a closed database" exit 3."""
+    with pytest.raises(ConfigError, match="--db postgresql://u@h:x/db: invalid literal"):
+        open_store("postgresql://u@h:x/db", tmp_path)
+    for memory in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(ConfigError, match="in-memory SQLite database keeps nothing"):
+            open_store(memory, tmp_path)
+
+
 def test_unreachable_postgres_is_an_infrastructure_failure(tmp_path: Path) -> None:
     with pytest.raises(InfrastructureError, match="cannot open the results database"):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", tmp_path)
+
+
+def test_a_directory_as_the_sqlite_file_is_bad_input_naming_it(tmp_path: Path) -> None:
+    """Before: SQLite's "unable to open database file", exit 3 as if the lab had failed."""
+    (tmp_path / "imxbench.sqlite").mkdir()
+    for create in (True, False):
+        with pytest.raises(ConfigError, match=f"{tmp_path}/imxbench.sqlite: a directory"):
+            open_store(None, tmp_path, create=create)
 
 
 def test_a_run_round_trips_with_samples_fingerprints_accuracy_and_verdicts(db_url: str) -> None:
@@ -226,6 +245,40 @@ def test_a_failed_record_rolls_back_and_bad_input_forgets_the_run(db_url: str) -
         with pytest.raises(ConfigError), announced_run(store, third):
             raise ConfigError("bad --model")
         assert store.run_status(third.run_id) is None
+
+
+def test_ctrl_c_after_the_record_keeps_it_and_before_it_names_the_run_to_resume(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Before: Ctrl-C while `run` printed its table or wrote its report turned a recorded run
+    back into `partial` ("failed: KeyboardInterrupt") with no hint; a run directory holds what
+    finished, and `--resume` of it records it."""
+    rng = np.random.default_rng(6)
+    recorded = data.record(1, rng=rng)
+    with open_store(db_url) as store:
+        with pytest.raises(KeyboardInterrupt), announced_run(store, recorded.header):
+            store.record_run(recorded)
+            raise KeyboardInterrupt  # e.g. while the report is written
+        assert store.run_status(recorded.header.run_id) == ("complete", None)
+        assert store.load_run(recorded.header.run_id).cells == recorded.cells
+
+        run_dir = tmp_path / "20250101-000002-beef"
+        run_dir.mkdir()
+        (run_dir / "run.json").write_text('{"format": 1, "status": "running"}')
+        header = dataclasses.replace(data.header(2, kind="run"), out_dir=str(run_dir))
+        with pytest.raises(RunInterrupted) as caught, announced_run(store, header):
+            raise KeyboardInterrupt  # e.g. while the job writes its tables
+        assert caught.value.out_dir == caught.value.resume_dir == run_dir
+        assert store.run_status(header.run_id) == (
+            "partial",
+            INTERRUPTED_UNRECORDED + "; --resume records them",
+        )
+
+        night = dataclasses.replace(header, run_id="20250101-000003-beef", kind="nightly")
+        with pytest.raises(RunInterrupted) as caught, announced_run(store, night):
+            raise KeyboardInterrupt
+        assert caught.value.out_dir == run_dir and caught.value.resume_dir is None  # no resume
+        assert store.run_status(night.run_id) == ("partial", INTERRUPTED_UNRECORDED)
 
 
 def test_migrates_a_version_1_database_and_keeps_its_runs(db_url: str) -> None:

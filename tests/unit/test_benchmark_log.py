@@ -586,6 +586,53 @@ def test_log_cut_after_warmup_is_incomplete_without_regular_stats() -> None:
     )
 
 
+def test_summary_line_cut_short_gives_no_shortened_value() -> None:
+    # A serial console or a killed capture cut the summary in the middle of a number: the cut
+    # "46251" (of 4625131) must not pass for the first inference; the warm-up line fills in.
+    cut = MODERN[: MODERN.index("First inference: 4625131") + len("First inference: 46251")]
+    parsed = parse_one(cut)
+    assert parsed["status"] == "incomplete"
+    assert parsed["init_us"] == 12434  # ended by its comma: whole
+    assert parsed["first_inference_us"] == 4625131  # from `count=1 curr=4625131`
+    broken = SUMMARY_LINE.replace("Inference (avg): 2525.59", "Inference (avg): 25remoteproc0")
+    parsed = parse_one(MODERN.replace(SUMMARY_LINE, broken))
+    assert parsed["status"] == "incomplete"
+    assert parsed["inference_avg_us"] == 2525.59  # from the regular `count=` line, not 25
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "lost"),
+    [
+        ("max=25", ["inference_max_us"]),
+        ("min=2471 max=2586 avg=2525.5", ["inference_avg_us"]),
+        ("std=13 p5=2480 median=25", ["inference_median_us"]),
+    ],
+)
+def test_regular_count_line_cut_short_loses_its_last_value(cut_after: str, lost: list[str]) -> None:
+    line = (
+        "INFO: count=379 first=2542 curr=2543 min=2471 max=2586 avg=2525.59 std=13 p5=2480"
+        " median=2524 p95=2570"
+    )
+    cut = MODERN[: MODERN.index(line) + line.index(cut_after) + len(cut_after)]
+    parsed = parse_one(cut)
+    assert parsed["status"] == "incomplete"
+    assert parsed["inference_count"] == 379
+    assert parsed["inference_min_us"] == 2471
+    for key in lost:
+        assert parsed[key] is None, key
+    # never a shortened number: each value is the log's own or absent
+    assert parsed["inference_max_us"] in (None, 2586)
+    assert parsed["inference_avg_us"] in (None, 2525.59)
+    assert parsed["inference_median_us"] in (None, 2524)
+
+
+def test_ansi_colours_change_nothing() -> None:
+    coloured = "\n".join(f"\x1b[0;32m{line}\x1b[0m" for line in MODERN.splitlines())
+    assert parse_one(coloured.replace("Inference (avg)", "\x1b[1mInference (avg)")) == (
+        MODERN_EXPECTED
+    )
+
+
 def test_op_profiling_timings_line_is_never_the_regular_phase() -> None:
     text = (
         "STARTING!\nRunning benchmark for at least 1 iterations\ncount=1 curr=5\n"

@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imxbench.accuracy.dataset_readers import detect_format, load_dataset
-from imxbench.accuracy.datasets import CIFAR10_CLASSES, Dataset, stratified_sample
+from imxbench.accuracy.datasets import (
+    CIFAR10_CLASSES,
+    Dataset,
+    stratified_sample,
+    with_model_labels,
+)
 from imxbench.errors import ConfigError
 from tests.dataset_builders import WRITERS, Generated, smooth_images, write_ic01, write_npy
 
@@ -122,6 +127,38 @@ def test_ic01_bad_rows_name_file_and_row(data: Generated, tmp_path: Path) -> Non
     assert "a file name in the folder is expected" in one_line_error(folder)
 
 
+@pytest.mark.parametrize("fmt", ["ic01", "cifar10-python"])
+def test_a_data_set_of_another_class_count_than_the_model_is_refused(
+    fmt: str, data: Generated, tmp_path: Path
+) -> None:
+    """CIFAR-10 (ten classes, ic01's classes column says so too) on a 12-class model: every
+    label is a valid output index, so nothing else would stop a plausible, wrong number."""
+    path, _ = WRITERS[fmt](tmp_path / "set", data)
+    assert len(load_dataset(path, classes=10)) == 30
+    assert one_line_error(path, classes=12).endswith(
+        "a data set of 10 classes, but the model has 12 output classes: not its test set"
+    )
+
+
+def test_model_labels_in_another_order_are_matched_by_name(data: Generated, tmp_path: Path) -> None:
+    """models.yaml `labels` name the model's outputs: a data set that names its classes is
+    relabelled by name, not renamed in place (which would score against shuffled classes)."""
+    reordered = tuple(sorted(CIFAR10_CLASSES, reverse=True))  # truck, ship, ..., airplane
+    for fmt in ("cifar10-python", "image-folder"):
+        path, _ = WRITERS[fmt](tmp_path / fmt, data)
+        dataset = load_dataset(path)
+        relabelled = with_model_labels(dataset, reordered)
+        assert relabelled.class_names == reordered
+        named = [reordered[i] for i in relabelled.labels]
+        assert named == [CIFAR10_CLASSES[i] for i in dataset.labels], fmt
+        with pytest.raises(ConfigError, match=r"class '\w+' is not among the model's labels"):
+            with_model_labels(dataset, tuple(f"c{i}" for i in range(10)))
+    numbered, _ = write_npy(tmp_path / "npy", data)  # class numbers: the model's own numbers
+    plain = load_dataset(numbered)
+    renamed = with_model_labels(plain, reordered)
+    assert np.array_equal(renamed.labels, plain.labels) and renamed.class_names == reordered
+
+
 def test_cifar_refuses_foreign_pickles_and_bad_shapes(tmp_path: Path) -> None:
     batch = tmp_path / "test_batch"
     batch.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1]}, 2))
@@ -132,6 +169,22 @@ def test_cifar_refuses_foreign_pickles_and_bad_shapes(tmp_path: Path) -> None:
     assert "refusing to load pathlib" in one_line_error(tmp_path)
     batch.write_bytes(b"\x80\x02garbage")
     assert one_line_error(tmp_path).startswith(f"{batch}: not a CIFAR-10 python batch")
+    # pixels already normalised (or out of range) are refused, not cast to 0/1 or wrapped
+    scaled = {b"data": np.full((2, 3072), 0.5, np.float32), b"labels": [1, 2]}
+    batch.write_bytes(pickle.dumps(scaled, 2))
+    assert one_line_error(tmp_path) == (
+        f"{batch}: 'data': float32 values must be whole pixel values 0..255 "
+        "(found 0.5..0.5; pixels scaled to 0..1?)"
+    )
+    batch.write_bytes(pickle.dumps({b"data": [[300] * 3072], b"labels": [1]}, 2))
+    assert "(found 300..300)" in one_line_error(tmp_path)
+    train = tmp_path / "data_batch_1"  # the training split, named directly: not a test set
+    pixels = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [1]}
+    train.write_bytes(pickle.dumps({**pixels, b"batch_label": b"training batch 1 of 5"}, 2))
+    assert one_line_error(train) == (
+        f"{train}: a training batch ('training batch 1 of 5'); accuracy is measured on the "
+        "test split (test_batch)"
+    )
 
 
 def test_npy_problems(data: Generated, tmp_path: Path) -> None:
@@ -145,6 +198,18 @@ def test_npy_problems(data: Generated, tmp_path: Path) -> None:
     assert "expected N x H x W x 3" in one_line_error(tmp_path)
     (tmp_path / "x_t.npy").write_bytes(b"not numpy")
     assert one_line_error(tmp_path).startswith(f"{tmp_path / 'x_t.npy'}: not a readable .npy")
+    np.save(tmp_path / "x_t.npy", data.images)
+    soft = np.eye(10)[data.labels]
+    soft[3] = 0  # a row of zeros would be argmax'ed to class 0
+    np.save(tmp_path / "y_t.npy", soft)
+    assert one_line_error(tmp_path) == (
+        f"{tmp_path / 'y_t.npy'}: labels are N x 10 but not one-hot (a single 1 per row)"
+    )
+    np.save(tmp_path / "y_t.npy", np.eye(12)[data.labels])  # its width says 12 classes
+    assert load_dataset(tmp_path, classes=12).declared_classes == 12
+    assert one_line_error(tmp_path, classes=10).endswith(
+        "a data set of 12 classes, but the model has 10 output classes: not its test set"
+    )
 
 
 def test_image_folder_problems(tmp_path: Path) -> None:
@@ -164,6 +229,12 @@ def test_image_folder_problems(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "kangaroo" / "k.png")
     assert "class folder names must be CIFAR-10 classes" in one_line_error(tmp_path)
     (tmp_path / "kangaroo" / "k.png").unlink()
+    deep = tmp_path / "cat" / "deep.png"  # 16-bit: Pillow's convert("RGB") would clip it
+    Image.fromarray((np.arange(1024).reshape(32, 32) * 60).astype(np.uint16)).save(deep)
+    assert one_line_error(tmp_path) == (
+        f"{deep}: I;16 pixels (16-bit or float); 8-bit images are expected (pixel values 0..255)"
+    )
+    deep.unlink()
     Image.fromarray(np.full((32, 32), 7, np.uint8), "L").save(tmp_path / "cat" / "grey.png")
     dataset = load_dataset(tmp_path)  # greyscale converts to RGB; the empty folder is ignored
     assert len(dataset) == 2 and set(dataset.labels.tolist()) == {3}
@@ -190,3 +261,21 @@ def test_stratified_sample_properties(labels: list[int], limit: int, seed: int) 
     assert np.array_equal(sample.labels, array[chosen])
     share = np.bincount(array, minlength=10) * min(limit, n) / n
     assert np.all(np.abs(np.bincount(sample.labels, minlength=10) - share) < 1)
+
+
+def test_prepare_scores_models_yaml_labels_by_name(tmp_path: Path) -> None:
+    """Through Evaluation.prepare: the host reference is scored against the relabelled set."""
+    from imxbench.accuracy.phase import AccuracyRequest, Evaluation
+    from imxbench.analysis.accuracy_stats import accuracy_metrics
+    from tests.dataset_builders import MODEL, generate
+
+    made = generate(40)
+    path, _ = WRITERS["image-folder"](tmp_path / "folders", made)
+    reordered = tuple(reversed(CIFAR10_CLASSES))  # the model's output i named CIFAR class 9 - i
+    evaluation = Evaluation.prepare(AccuracyRequest(path, labels=reordered), MODEL)
+    try:
+        ds = evaluation.dataset
+        top1 = accuracy_metrics(ds.labels, evaluation.reference.top_k, ds.class_names).top1
+    finally:
+        evaluation.close()
+    assert top1 == pytest.approx(float(np.mean(made.model_top1 == 9 - made.labels)), abs=0)

@@ -147,3 +147,17 @@ def test_the_holder_is_named_with_its_imxbench_job() -> None:
     assert describe_holder(waiting, {"TOK": "ci/bob"}) == (
         "ci/bob (reservation TOK, about to acquire it)"
     )
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("lab:99999", "Port out of range"), ("lab:abc", "could not be cast"), (":5", "host")],
+)
+def test_a_malformed_coordinator_address_is_bad_input(address: str, expected: str) -> None:
+    """Before: urllib's ValueError came out of labgrid as a traceback (exit 1), and the
+    client's event-loop thread was already started. Now exit 2, naming the address, before
+    anything connects."""
+    from imxbench.lab.labgrid_client import Coordinator
+
+    with pytest.raises(ConfigError, match=f"labgrid coordinator '{address}'.*{expected}"):
+        Coordinator(address)

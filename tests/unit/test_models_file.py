@@ -120,6 +120,11 @@ def test_a_full_entry_is_read_with_paths_relative_to_the_file(tmp_path: Path) ->
             "models[0].channel_order: unknown value 'grb'; expected one of: rgb, bgr",
         ),
         ("models: [{path: m.tflite, name: 'a b'}]\n", "models[0].name: 'a b': use letters"),
+        ("models: [{path: d}]\n", "models[0].path: 'd' is a directory, not a .tflite model"),
+        (
+            "models: [{path: m.tflite, name: " + "x" * 65 + "}]\n",
+            "models[0].name: 'xxxxxxxxxxxxxxxxxxxx'...: 65 characters; at most 64",
+        ),
         ("models:\n  - {path: m.tflite}\n  - {path: m.tflite}\n", "model name 'm' is used twice"),
     ],
 )
@@ -145,6 +150,8 @@ def test_model_options_take_repeats_and_comma_lists_and_default_to_the_reference
     assert [e.path for e in entries_from_options((), None, QUANT_MODEL)] == [QUANT_MODEL]
     with pytest.raises(ConfigError, match=r"nope\.tflite: model file not found"):
         entries_from_options((QUANT_MODEL, Path("nope.tflite")), None, QUANT_MODEL)
+    with pytest.raises(ConfigError, match=r"models: a directory, not a \.tflite model file"):
+        entries_from_options((QUANT_MODEL.parent,), None, QUANT_MODEL)
 
 
 def test_the_cli_refuses_a_bad_models_yaml_in_one_line_exit_2(tmp_path: Path) -> None:

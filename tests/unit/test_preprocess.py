@@ -12,7 +12,7 @@ from imxbench.accuracy.datasets import CIFAR10_CLASSES, Dataset
 from imxbench.accuracy.host_reference import HostModel, dequantize, top_k
 from imxbench.accuracy.preprocess import Preprocessing, preprocess, preprocessing_for
 from imxbench.accuracy.preprocess_check import VariantScore, check_preprocessing, judge
-from imxbench.analysis.model_info import inspect_model
+from imxbench.analysis.model_info import ModelInfo, inspect_model
 from imxbench.errors import ConfigError
 from tests.dataset_builders import MODEL, generate
 
@@ -80,6 +80,33 @@ def test_size_mismatch_and_unusable_models_are_one_line_errors() -> None:
         preprocessing_for(unquantized)
 
 
+def test_input_quantization_that_does_not_take_raw_pixels_is_refused_not_clipped() -> None:
+    """A uint8 input with scale 1/128, zero point 128 (MobileNet-style) represents -1..0.99:
+    raw pixels would clip every image to two levels and score a plausible, wrong number."""
+    info = inspect_model(MODEL)
+
+    def with_input(dtype: str, scale: float, zero_point: int) -> ModelInfo:
+        tensor = replace(info.inputs[0], dtype=dtype, scale=scale, zero_point=zero_point)
+        return replace(info, inputs=(tensor,))
+
+    mobilenet = with_input("uint8", 0.0078125, 128)
+    clipped = r"represents values -1\.\.0\.992188, but the pixels map to 0\.\.255 \(raw, no mean"
+    with pytest.raises(ConfigError, match=clipped):
+        preprocessing_for(mobilenet)
+    with pytest.raises(ConfigError, match=r"represents values 0\.\.1, but"):
+        preprocessing_for(with_input("uint8", 1 / 255, 0))
+    # with its normalisation from models.yaml, q = p exactly
+    pre = preprocessing_for(mobilenet, mean=(128.0,), norm_scale=(0.0078125,))
+    pixels = every_pixel_value()
+    out = preprocess(replace(pre, input_shape=(1, 16, 16, 3)), pixels)
+    assert out.dtype == np.uint8 and np.array_equal(out, pixels)
+    # a uint8 input that takes raw pixels, and the reference model: accepted as before
+    assert preprocessing_for(with_input("uint8", 1.0, 0)).formula().endswith("= p + 0")
+    # the reference model (raw 0..255) given a -1..1 normalisation in models.yaml: refused
+    with pytest.raises(ConfigError, match=r"pixels map to -1\.\.1 \(with models.yaml's mean"):
+        preprocessing_for(info, mean=(127.5,), norm_scale=(1 / 127.5,))
+
+
 def test_host_reference_matches_litert_outputs_dequantized() -> None:
     data = generate(12)
     outputs = HostModel(MODEL).run(preprocess(REFERENCE, data.images))
@@ -130,3 +157,31 @@ def test_sanity_check_on_generated_images_finds_rgb_and_flags_bgr(tmp_path: Path
     flagged = check_preprocessing(host, REFERENCE, stored_bgr)
     assert flagged.best.channel_order == "bgr"
     assert flagged.warning is not None and "--channel-order bgr" in flagged.warning
+
+
+def test_sanity_check_tries_pixels_scaled_to_0_1_on_a_float_model(tmp_path: Path) -> None:
+    """A float input's range is not in the file: raw 0..255 is assumed (right for the MLPerf
+    Tiny float model), and a model that takes 0..1 is flagged with the mean/scale to give."""
+    float_model = MODEL.parents[2] / "tests/fixtures/models/pretrainedResnet.tflite"
+    host = HostModel(float_model)
+    pre = preprocessing_for(inspect_model(float_model))
+    data = generate(60)
+    ids = tuple(map(str, range(60)))
+    raw = Dataset(data.images, data.labels, ids, CIFAR10_CLASSES, tmp_path, "x", 60)
+    check = check_preprocessing(host, pre, raw)
+    assert {(s.channel_order, s.quantization) for s in check.scores} == {
+        ("rgb", "model"), ("bgr", "model"), ("rgb", "scaled"), ("bgr", "scaled"),
+    }  # fmt: skip
+    assert check.warning is None and check.best.quantization == "model"
+    scaled = replace(pre, mean=(0.0,), norm_scale=(1 / 255,))
+    answers = host.run(preprocess(scaled, data.images)).top1  # as if it took 0..1
+    flagged = check_preprocessing(host, pre, replace(raw, labels=answers.astype(np.int64)))
+    assert flagged.best.name == "RGB + pixels scaled to 0..1"
+    assert flagged.warning is not None and flagged.warning.endswith(
+        "give it models.yaml mean: 0, scale: 0.00392156862745098 (1/255)"
+    )
+    # a models.yaml normalisation the float model does not take: raw pixels score better
+    wrong = replace(pre, mean=(127.5,), norm_scale=(1 / 127.5,))
+    told = check_preprocessing(host, wrong, raw)
+    assert told.best.name == "RGB + raw pixels 0..255"
+    assert told.warning is not None and told.warning.endswith("drop models.yaml mean and scale")

@@ -23,6 +23,7 @@ from imxbench.analysis.regression import (
     compare_accuracy,
     latency_verdict,
 )
+from imxbench.errors import ConfigError
 from imxbench.history import baselines
 from imxbench.history.baselines import BaselinePolicy, nights_of
 from imxbench.history.store import SeriesPoint
@@ -315,6 +316,16 @@ def test_baseline_policies_parse_and_old_ones_are_deprecated_aliases() -> None:
     for bad in ("window:0", "window:x", "latest", "anchored:3"):
         with pytest.raises(Exception, match="--baseline"):
             BaselinePolicy.parse(bad)
+
+
+def test_a_baseline_name_is_one_that_named_name_can_give_back() -> None:
+    """Before: `baseline set RUN --name ''` stored a baseline no `--baseline named:` reaches
+    (an empty NAME means "default"), and any text (spaces, markup, 10 kB) was a name."""
+    for good in ("default", "release-6.12", "rel_1+x"):
+        assert baselines.baseline_name(good) == good
+    for bad in ("", "a b", "<script>", "a:b", "x" * 65):
+        with pytest.raises(ConfigError, match=r"--name .*a baseline name is 1 to 64"):
+            baselines.baseline_name(bad)
 
 
 def record(night: int, cells: dict[str, tuple[float, ...]], emulated: bool = False) -> RunRecord:

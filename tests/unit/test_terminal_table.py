@@ -102,3 +102,49 @@ def test_a_skipped_cell_says_why_and_is_not_a_failure() -> None:
     assert vx.endswith("skipped: float32 model")
     assert "vx skipped: a float32 model; the vx delegate" in text  # the whole reason below
     assert "\033[33mskipped: float32 model" in render_table(rows, width=80, color=True)
+
+
+def test_spread_and_speedup_say_what_the_reports_say() -> None:
+    """The spread reads as the HTML and Markdown reports print it (0.4%, not 0%), a cell of
+    one repetition shows no spread rather than a perfect 0%, and the speedup is the ratio of
+    the latencies shown."""
+    from imxbench.analysis.results import build_table, summarize
+
+    rows = [
+        {
+            "board": "imx8mp",
+            "cell": cell,
+            "delegate": cell.split("@")[0],
+            "kind": "timed",
+            "repetition": rep,
+            "status": "ok",
+            "emulated": True,
+            "inference_avg_us": us,
+            **dict.fromkeys(
+                ("error", "execution", "delegate_time_share", "vela_estimate_us", "skip_reason")
+            ),
+        }
+        for cell, rep, us in (
+            ("cpu@4t", 1, 1425.0),
+            ("cpu@4t", 2, 1430.5),
+            ("vx", 1, 220.0),
+            ("gpu", 1, 1000.0),
+            ("gpu", 2, 1200.0),
+        )
+    ]
+    table = summarize(build_table(rows))
+    spread = dict(zip(table["cell"], table["spread_pct"], strict=True))
+    assert spread["cpu@4t"] == pytest.approx(100 * 5.5 / 1427.75)
+    assert pd.isna(spread["vx"])
+    # speedup: the ratio of the printed latencies (the reference CPU cell exactly 1), not the
+    # median of per-process ratios (1427.75 / 1000 and / 1200: 1.309, not 1.298)
+    speedup = dict(zip(table["cell"], table["speedup"], strict=True))
+    latency = dict(zip(table["cell"], table["latency_ms"], strict=True))
+    assert speedup["cpu@4t"] == 1.0
+    assert speedup["gpu"] == pytest.approx(latency["cpu@4t"] / latency["gpu"], rel=1e-12)
+    assert speedup["gpu"] == pytest.approx(1427.75 / 1100, rel=1e-12)
+    lines = render_table(table, wide=True).splitlines()
+    cpu = next(line for line in lines if line.startswith("cpu@4t"))
+    vx = next(line for line in lines if line.startswith("vx"))
+    assert " 0.4% " in cpu
+    assert "%" not in vx.replace("100%", "")

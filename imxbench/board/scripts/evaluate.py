@@ -6,7 +6,8 @@
                         [--threads N]
 
 Needs Python >= 3.8, numpy and `tflite_runtime` (the BSP's runtime; `ai_edge_litert` is the
-fallback). Nothing from imxbench is imported: this file is copied to the board as it is.
+fallback, with the LiteRT build of the delegate where the board has one: `paired_delegate`).
+Nothing from imxbench is imported: this file is copied to the board as it is.
 
 INPUTS.npz holds `inputs` (N, H, W, C), already preprocessed in the model's input dtype, and
 optionally `labels` (N,) for the running accuracy in the progress lines.
@@ -32,6 +33,7 @@ import os
 import platform
 import sys
 import time
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -89,11 +91,28 @@ def load_inputs(path: str) -> tuple[np.ndarray, np.ndarray | None]:
         with np.load(path, allow_pickle=False) as packed:
             inputs = packed["inputs"]
             labels = packed["labels"] if "labels" in packed.files else None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # truncated
         raise Failure(2, f"cannot read {path}: {first_line(exc)}") from None
     if inputs.ndim < 2 or len(inputs) == 0:
         raise Failure(2, f"{path}: 'inputs' has shape {inputs.shape}")
     return inputs, labels
+
+
+def paired_delegate(library: str, runtime_name: str) -> str:
+    """The delegate library built for the runtime in use. On L6.12+ NXP builds each delegate
+    twice: `lib<name>_delegate.so` against tensorflow-lite (tflite_runtime, benchmark_model) and
+    `liblitert_<name>_delegate.so` against LiteRT (ai_edge_litert); loading one into the other
+    runtime mixes two builds (NXP_FACTS §1.2). Under ai_edge_litert the LiteRT twin of the
+    benchmark's library is taken when the board has it; else the library as given."""
+    folder, name = os.path.split(library)
+    if (
+        runtime_name != "ai_edge_litert"
+        or not (name.startswith("lib") and name.endswith("_delegate.so"))
+        or name.startswith("liblitert_")
+    ):
+        return library
+    twin = os.path.join(folder, "liblitert_" + name[len("lib") :])
+    return twin if os.path.exists(twin) else library
 
 
 def make_interpreter(runtime: Any, args: argparse.Namespace) -> Any:
@@ -215,6 +234,8 @@ def write_result(
 
 def evaluate(args: argparse.Namespace) -> None:
     runtime, runtime_name, runtime_version = load_runtime()
+    if args.delegate:
+        args.delegate = paired_delegate(args.delegate, runtime_name)
     inputs, labels = load_inputs(args.data)
     started = time.monotonic()
     interpreter = make_interpreter(runtime, args)

@@ -7,14 +7,31 @@ Every board started here is stopped by a finalizer, all its processes included.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
+from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
+
+
+def inventory_board(emulator: RunningEmulator, name: str = "lab", **changes: Any) -> Board:
+    """The emulated board as an inventory entry names it (root, no password, its host key),
+    with `changes` to the entry's fields."""
+    board = Board(
+        name=name,
+        soc=emulator.soc,
+        host=emulator.host,
+        port=emulator.port,
+        user=emulator.user,
+        auth=AuthSpec("none"),
+        known_hosts=str(emulator.known_hosts_path),
+    )
+    return dataclasses.replace(board, **changes)
 
 
 class SshTarget(Protocol):

@@ -14,13 +14,12 @@ import pytest
 
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
-from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.faults import update_faults
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.model.progress import ProgressEvent
 from imxbench.run.job import run_job
-from tests.emulator_fixtures import run_ssh
+from tests.emulator_fixtures import inventory_board, run_ssh
 from tests.locations import IMXBENCH
 from tests.ssh_servers import SshServer, start_board_sshd
 
@@ -34,18 +33,6 @@ def board93() -> Iterator[RunningEmulator]:
     emulator = start_emulator("imx93", seed=11)
     yield emulator
     emulator.stop()
-
-
-def board_for(emulator: RunningEmulator) -> Board:
-    return Board(
-        name="evk93",
-        soc="imx93",
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
 
 
 def on_board(emulator: RunningEmulator, command: str) -> str:
@@ -63,7 +50,7 @@ def test_connection_dropped_mid_run_reconnects_and_loses_nothing(
             board93.set_faults(drop_connection_on_exec=True)  # the very next exec is cut
 
     result = run_job(
-        [board_for(board93)],
+        [inventory_board(board93, "evk93")],
         MODEL,
         load_catalogue(),
         "cpu,ethosu",
@@ -86,7 +73,7 @@ def test_board_reboot_mid_run_reconnects_with_backoff(
             board93.restart()  # the board reboots between two steps
 
     result = run_job(
-        [board_for(board93)],
+        [inventory_board(board93, "evk93")],
         MODEL,
         load_catalogue(),
         "cpu",
@@ -216,7 +203,6 @@ def _steps_running(server: SshServer) -> bool:
     done = run_ssh(board, "ps -eo args", extra=["-i", str(server.client_key)])
     assert done.returncode == 0, done.stderr
     return "benchmark_tool" in done.stdout.decode()
-
 
 
 def test_ctrl_c_while_emulated_boards_start_stops_every_one(

@@ -19,13 +19,13 @@ import pytest
 from imxbench.accuracy.phase import AccuracyRequest
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
-from imxbench.config.inventory import AuthSpec, Board
+from imxbench.config.inventory import Board
 from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.model.progress import ProgressEvent
 from imxbench.run.job import run_job
 from tests.dataset_builders import MODEL, REPO, generate, write_npy
-from tests.emulator_fixtures import run_ssh
+from tests.emulator_fixtures import inventory_board, run_ssh
 from tests.locations import IMXBENCH
 from tests.ssh_servers import start_board_sshd
 
@@ -48,18 +48,6 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def board_for(emulator: RunningEmulator) -> Board:
-    return Board(
-        name="evk",
-        soc="imx8mp",
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
-
-
 def benchmark_rows(run_dir: Path) -> list[tuple[str, str]]:
     rows = json.loads((run_dir / "results.json").read_text())
     return sorted((r["cell"], r["status"]) for r in rows)
@@ -72,7 +60,8 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnBoa
     if request.param == "emulator":
         emulator = start_emulator("imx8mp", seed=7)
         try:
-            yield OnBoard(board_for(emulator), lambda command: run_ssh(emulator, command))
+            board = inventory_board(emulator, "evk")
+            yield OnBoard(board, lambda command: run_ssh(emulator, command))
         finally:
             emulator.stop()
         return
@@ -133,8 +122,8 @@ def test_a_connection_dropped_in_the_accuracy_upload_reconnects_and_uploads_agai
     model_bytes = MODEL.stat().st_size
     board8.set_faults(drop_connection_after_bytes=model_bytes + 50_000)
     result = run_job(
-        [board_for(board8)], MODEL, load_catalogue(), "cpu,vx", SETTINGS, tmp_path / "reports",
-        tmp_path / "vela", accuracy=AccuracyRequest(dataset),
+        [inventory_board(board8, "evk")], MODEL, load_catalogue(), "cpu,vx", SETTINGS,
+        tmp_path / "reports", tmp_path / "vela", accuracy=AccuracyRequest(dataset),
     )  # fmt: skip
     assert board8.faults()["drop_connection_after_bytes"] is None  # it fired
     assert result.failures == []
@@ -164,8 +153,9 @@ def test_a_connection_dropped_in_the_accuracy_phase_reconnects_and_loses_nothing
             board8.set_faults(drop_connection_on_exec=True)
 
     result = run_job(
-        [board_for(board8)], MODEL, load_catalogue(), "cpu,vx", SETTINGS, tmp_path / "reports",
-        tmp_path / "vela", accuracy=AccuracyRequest(dataset), progress=progress,
+        [inventory_board(board8, "evk")], MODEL, load_catalogue(), "cpu,vx", SETTINGS,
+        tmp_path / "reports", tmp_path / "vela", accuracy=AccuracyRequest(dataset),
+        progress=progress,
     )  # fmt: skip
     assert drops["n"] == 1
     assert result.failures == []

@@ -21,10 +21,11 @@ from imxbench.accuracy.host_reference import top_k
 from imxbench.accuracy.phase import AccuracyCell, AccuracyRequest, Evaluation
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
-from imxbench.config.inventory import AuthSpec, Board
+from imxbench.config.inventory import Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.run.job import JobResult, run_job
 from tests.dataset_builders import MODEL, REPO, WRITERS, Generated, generate, write_npy
+from tests.emulator_fixtures import inventory_board
 from tests.locations import IMXBENCH
 
 SETTINGS = RunSettings(repetitions=1, num_runs=2, warmup_runs=0, min_secs=0, op_profile=False)
@@ -185,19 +186,7 @@ def emulator8() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def board8(emulator8: RunningEmulator) -> Board:
-    return board_for(emulator8, "acc8")
-
-
-def board_for(emulator: RunningEmulator, name: str) -> Board:
-    return Board(
-        name=name,
-        soc=emulator.soc,
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
+    return inventory_board(emulator8, "acc8")
 
 
 def run_with(board: Board, tmp_path: Path, request: AccuracyRequest, delegates: str) -> JobResult:
@@ -285,7 +274,7 @@ def test_imx93_ethosu_evaluates_the_vela_graph(data: Generated, tmp_path: Path) 
     path, ids = WRITERS["ic01"](tmp_path / "set", data)
     with start_emulator("imx93", seed=4) as emulator:
         result = run_with(
-            board_for(emulator, "acc93"), tmp_path, AccuracyRequest(path, 20), "cpu,ethosu"
+            inventory_board(emulator, "acc93"), tmp_path, AccuracyRequest(path, 20), "cpu,ethosu"
         )
     assert result.failures == [], result.failures
     cells = {c["delegate"]: c for c in accuracy_doc(result)["cells"]}
@@ -305,7 +294,7 @@ def test_lf_5_15_imx93_ethosu_accuracy_uses_the_built_in_op_like_the_benchmark(
     path, ids = WRITERS["ic01"](tmp_path / "set", data)
     with start_emulator("imx93", bsp="lf-5.15", seed=4) as emulator:
         result = run_with(
-            board_for(emulator, "acc93old"), tmp_path, AccuracyRequest(path, 20), "cpu,ethosu"
+            inventory_board(emulator, "acc93old"), tmp_path, AccuracyRequest(path, 20), "cpu,ethosu"
         )
     assert result.failures == [], result.failures
     cells = {c["delegate"]: c for c in accuracy_doc(result)["cells"]}

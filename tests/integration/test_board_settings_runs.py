@@ -15,30 +15,16 @@ import pytest
 
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue, with_vela_on
-from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.run.job import run_job
 from imxbench.run.job_record import record_from_job
 from imxbench.run.recording import new_header
-from tests.emulator_fixtures import run_ssh
+from tests.emulator_fixtures import inventory_board, run_ssh
 from tests.locations import IMXBENCH, REPO
 
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
 SETTINGS = RunSettings(repetitions=1, num_runs=5, warmup_runs=1, min_secs=0, op_profile=False)
 GOVERNOR = "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor"
-
-
-def board_for(emulator: RunningEmulator, name: str = "lab", **changes: object) -> Board:
-    board = Board(
-        name=name,
-        soc=emulator.soc,
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
-    return replace(board, **changes)  # type: ignore[arg-type]
 
 
 def board_text(emulator: RunningEmulator, command: str) -> str:
@@ -62,7 +48,7 @@ def fixture_board93() -> Iterator[RunningEmulator]:
 def test_boards_yaml_governor_is_set_for_the_run_and_restored(
     board93: RunningEmulator, tmp_path: Path
 ) -> None:
-    board = board_for(board93, cpu_governor="performance")
+    board = inventory_board(board93, cpu_governor="performance")
     result = run_job([board], MODEL, load_catalogue(), "cpu", SETTINGS, tmp_path, tmp_path / "v")
     rows = result.table.to_dict("records")
     assert {r["cpu_governor_before"] for r in rows} == {"performance"}
@@ -236,7 +222,7 @@ def test_vela_auto_without_a_board_vela_compiles_on_the_host_with_a_warning(
 ) -> None:
     settings = replace(SETTINGS, vela_on="auto")
     result = run_job(
-        [board_for(no_vela93)],
+        [inventory_board(no_vela93)],
         MODEL,
         load_catalogue(),
         "ethosu",
@@ -251,7 +237,7 @@ def test_vela_auto_without_a_board_vela_compiles_on_the_host_with_a_warning(
     assert "no `vela` on the board" in warning and "host's Vela" in warning
     # compile: board on the same board fails the ethosu cells, says why, and nothing else
     result = run_job(
-        [board_for(no_vela93)],
+        [inventory_board(no_vela93)],
         MODEL,
         with_vela_on(load_catalogue(), "board"),
         "cpu,ethosu",
@@ -362,7 +348,7 @@ def test_dmesg_is_the_emulated_board_s_own_kernel_log(tmp_path: Path) -> None:
         log = board_text(emulator, "dmesg")
         emulator.set_faults(oom=True)
         result = run_job(
-            [board_for(emulator)],
+            [inventory_board(emulator)],
             MODEL,
             load_catalogue(),
             "vx",

@@ -17,14 +17,13 @@ from imxbench.analysis.plan import ROUTE_BUILTIN_ETHOSU, RunSettings
 from imxbench.board import clocks
 from imxbench.board.transport import BoardSession
 from imxbench.config.delegates import load_catalogue
-from imxbench.config.inventory import AuthSpec, Board
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.model.progress import ProgressEvent
 from imxbench.prepare.model_prep import prepare_model
 from imxbench.report.build import write_run_report
 from imxbench.run.job import run_job
 from imxbench.run.pipeline import CancelToken, run_board
-from tests.emulator_fixtures import run_ssh
+from tests.emulator_fixtures import inventory_board, run_ssh
 from tests.locations import IMXBENCH, REPO
 
 MODEL = REPO / "imxbench/reference_models/pretrainedResnet_quant.tflite"
@@ -56,18 +55,6 @@ def imxbench_json(tmp_path: Path, *args: str) -> dict:  # type: ignore[type-arg]
     out["stderr"] = done.stderr
     out["rows"] = json.loads((Path(out["out_dir"]) / "results.json").read_text())
     return out
-
-
-def board_for(emulator: RunningEmulator, name: str = "lab") -> Board:
-    return Board(
-        name=name,
-        soc=emulator.soc,
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
 
 
 def board_text(emulator: RunningEmulator, command: str) -> str:
@@ -145,7 +132,7 @@ def fixture_hot8() -> Iterator[RunningEmulator]:
 def test_a_long_npu_run_is_flagged_throttled(hot8: RunningEmulator, tmp_path: Path) -> None:
     settings = RunSettings(repetitions=2, num_runs=1, warmup_runs=1, min_secs=5, op_profile=False)
     result = run_job(
-        [board_for(hot8)], MODEL, load_catalogue(), "vx", settings, tmp_path, tmp_path / "v"
+        [inventory_board(hot8)], MODEL, load_catalogue(), "vx", settings, tmp_path, tmp_path / "v"
     )
     rows = result.table.to_dict("records")
     cold = next(r for r in rows if r["kind"] == "cold")
@@ -174,7 +161,7 @@ def test_cooldown_waits_for_the_board_before_each_step(
     )
     events: list[ProgressEvent] = []
     result = run_job(
-        [board_for(hot8)],
+        [inventory_board(hot8)],
         MODEL,
         load_catalogue(),
         "vx",
@@ -207,7 +194,8 @@ def test_governor_is_set_for_the_run_and_restored_after_it(
 ) -> None:
     settings = replace(SETTINGS, cpu_governor="performance", op_profile=False)
     result = run_job(
-        [board_for(board93)], MODEL, load_catalogue(), "cpu", settings, tmp_path, tmp_path / "v"
+        [inventory_board(board93)], MODEL, load_catalogue(), "cpu", settings, tmp_path,
+        tmp_path / "v",
     )
     rows = result.table.to_dict("records")
     assert {r["cpu_governor_before"] for r in rows} == {"performance"}
@@ -229,7 +217,7 @@ def test_governor_is_restored_after_ctrl_c(board93: RunningEmulator, tmp_path: P
             threading.Timer(1.0, token.cancel).start()
 
     result = run_board(
-        board_for(board93),
+        inventory_board(board93),
         [catalogue["cpu"]],
         prepared,
         settings,
@@ -244,7 +232,7 @@ def test_governor_is_restored_after_ctrl_c(board93: RunningEmulator, tmp_path: P
 def test_governor_left_by_a_lost_run_is_restored_on_the_next_connection(
     board93: RunningEmulator, tmp_path: Path
 ) -> None:
-    board = board_for(board93)
+    board = inventory_board(board93)
     lost = BoardSession.connect(board)
     try:
         assert clocks.set_governor(lost, "performance") == "ondemand"
@@ -282,7 +270,7 @@ def test_a_failed_npu_cell_keeps_its_kernel_log_in_the_report(tmp_path: Path) ->
         assert "Booting fw image" not in boot  # not before the first NPU use
         emulator.set_faults(crash=True)
         result = run_job(
-            [board_for(emulator)],
+            [inventory_board(emulator)],
             MODEL,
             load_catalogue(),
             "ethosu",
@@ -310,7 +298,7 @@ def test_a_failed_cell_on_the_plain_emulator_says_what_dmesg_gave(tmp_path: Path
     try:
         emulator.set_faults(crash=True)
         result = run_job(
-            [board_for(emulator)],
+            [inventory_board(emulator)],
             MODEL,
             load_catalogue(),
             "ethosu",

@@ -19,7 +19,7 @@ import pytest
 
 from imxbench.analysis.plan import RunSettings
 from imxbench.config.delegates import load_catalogue
-from imxbench.config.inventory import AuthSpec, Board
+from imxbench.config.inventory import Board
 from imxbench.config.models import ModelEntry
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.history.store import Store, open_store
@@ -28,6 +28,7 @@ from imxbench.model.records import RunRecord
 from imxbench.run.matrix import MatrixResult, prepare_matrix, run_matrix
 from imxbench.rundir.layout import RunDir
 from tests.dataset_builders import generate, smooth_images, write_npy
+from tests.emulator_fixtures import inventory_board
 from tests.locations import IMXBENCH
 
 REPO = Path(__file__).resolve().parents[2]
@@ -268,18 +269,6 @@ def fixture_lab8() -> Iterator[RunningEmulator]:
     emulator.stop()
 
 
-def inventory_board(emulator: RunningEmulator) -> Board:
-    return Board(
-        name="lab8",
-        soc=emulator.soc,
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
-
-
 def ssh_connections(emulator: RunningEmulator) -> int:
     """The connections the board's SSH server accepted (its log says each one)."""
     return emulator.log_path.read_text(errors="replace").count(" INFO connection from ")
@@ -352,7 +341,7 @@ def assert_every_model_complete(matrix: MatrixResult, store: Store) -> list[dict
 def test_a_matrix_connects_once_per_board_and_probes_each_model(
     lab8: RunningEmulator, tmp_path: Path
 ) -> None:
-    board, events = inventory_board(lab8), []
+    board, events = inventory_board(lab8, "lab8"), []
     governor = lab8.layout.sys_devices / "system/cpu/cpufreq/policy0/scaling_governor"
 
     def change_the_board() -> None:  # between two models: the next models' probes see it
@@ -377,7 +366,7 @@ def test_a_matrix_connects_once_per_board_and_probes_each_model(
 def test_a_matrix_whose_connection_drops_between_models_reconnects_and_completes(
     lab8: RunningEmulator, tmp_path: Path, how: str
 ) -> None:
-    board, events = inventory_board(lab8), []
+    board, events = inventory_board(lab8, "lab8"), []
     before = ssh_connections(lab8)
     drop = {
         "restart": lab8.restart,  # a reboot

@@ -19,7 +19,7 @@ from imxbench.emulator.board_image import build_board_state
 from imxbench.emulator.launcher import RunningEmulator, start_emulator
 from imxbench.model.progress import ProgressEvent
 from imxbench.run.job import JobResult, run_job
-from tests.emulator_fixtures import run_ssh
+from tests.emulator_fixtures import inventory_board, run_ssh
 from tests.locations import BENCHMARK_LOGS, FLOAT_MODEL, IMXBENCH
 from tests.ssh_servers import SshServer, have, start_board_sshd
 
@@ -260,18 +260,6 @@ def board8(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator
     emulator.stop()
 
 
-def board_for(emulator: RunningEmulator) -> Board:
-    return Board(
-        name="lab8",
-        soc=emulator.soc,
-        host=emulator.host,
-        port=emulator.port,
-        user=emulator.user,
-        auth=AuthSpec("none"),
-        known_hosts=str(emulator.known_hosts_path),
-    )
-
-
 def run(board: Board, tmp_path: Path, delegates: str | None = None) -> JobResult:
     return run_job(
         [board], MODEL, load_catalogue(), delegates, FAST_SETTINGS, tmp_path, tmp_path / "vela"
@@ -285,7 +273,7 @@ def test_a_delegate_that_fails_to_load_fails_only_its_cells(
     events: list[ProgressEvent] = []
     try:
         result = run_job(
-            [board_for(board8)],
+            [inventory_board(board8, "lab8")],
             MODEL,
             load_catalogue(),
             "cpu,vx",
@@ -312,7 +300,7 @@ def test_a_crashing_benchmark_model_is_a_failed_cell_with_stderr(
 ) -> None:
     board8.set_faults(crash=True)
     try:
-        result = run(board_for(board8), tmp_path, "cpu")
+        result = run(inventory_board(board8, "lab8"), tmp_path, "cpu")
     finally:
         board8.set_faults(crash=False)
     rows = result.table.to_dict("records")
@@ -328,7 +316,7 @@ def test_a_hanging_benchmark_model_times_out_and_is_killed(
     settings = replace(FAST_SETTINGS, repetitions=1, op_profile=False, step_timeout_s=3)
     try:
         result = run_job(
-            [board_for(board8)],
+            [inventory_board(board8, "lab8")],
             MODEL,
             load_catalogue(),
             "cpu",
@@ -423,7 +411,7 @@ def test_parse_log_of_a_missing_file_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_an_out_of_memory_kill_is_a_failed_cell(board8: RunningEmulator, tmp_path: Path) -> None:
     board8.set_faults(oom=True)
     try:
-        result = run(board_for(board8), tmp_path, "cpu")
+        result = run(inventory_board(board8, "lab8"), tmp_path, "cpu")
     finally:
         board8.set_faults(oom=False)
     rows = result.table.to_dict("records")

@@ -17,7 +17,8 @@ from imxbench.model.progress import Progress, ProgressEvent
 from imxbench.report.build import write_run_report
 from imxbench.run.job import JobResult, run_job
 from imxbench.run.job_record import cells_from_table
-from tests.integration.test_run_pipeline import MODEL, board_for
+from tests.emulator_fixtures import inventory_board
+from tests.integration.test_run_pipeline import MODEL
 
 # a loose target and a low cap: exactly the 6 processes an interval needs, quickly
 ADAPTIVE = RunSettings(precision=0.5, max_repetitions=6, warmup_runs=1, op_profile=False)
@@ -37,7 +38,7 @@ def run(
     progress: Progress | None = None,
 ) -> JobResult:
     return run_job(
-        [board_for(emulator)],
+        [inventory_board(emulator, "lab8")],
         MODEL,
         load_catalogue(),
         "vx",

@@ -140,7 +140,8 @@ def render_table(
     for row in rows:
         marked = (str(row.board), str(row.cell)) in fastest
         lines.append(_line([columns[n] for n in names], row, color, marked))
-    notes = "* fastest cell of its board" + ("" if wide else " · --wide: every column")
+    legend = ["* fastest cell of its board"] if fastest else []  # none: every cell failed
+    notes = " · ".join(legend + ([] if wide else ["--wide: every column"]))
     if "precision" in names and "precision_pct" in summary:
         notes += "\n±95%: the 95% interval of the median over processes (- : under 6 processes)"
     for row in rows:  # the whole reason: the status column has room for a few words only
@@ -149,7 +150,7 @@ def render_table(
             notes += f"\n{where} skipped: {getattr(row, 'error', None) or 'cannot run the model'}"
     if emulated:
         notes += "\nEMULATED: timings come from the emulator's cost model, not from a board."
-    for note in notes.split("\n"):
+    for note in filter(None, notes.split("\n")):
         lines.extend(textwrap.wrap(note, width) if not wide else [note])
     return "\n".join(lines)
 

@@ -74,6 +74,17 @@ def test_the_fastest_cell_of_each_board_is_marked_and_failures_say_so() -> None:
     assert sum("FAILED (1)" in line for line in lines) == 2
 
 
+def test_no_star_legend_when_no_cell_is_starred() -> None:
+    rows = summary(("imx8mp",))
+    assert "* fastest cell of its board" in render_table(rows, width=80)
+    rows["failed"], rows["latency_ms"] = 1, None  # every cell failed: none is the fastest
+    rows["emulated"] = False  # and no other note
+    for wide in (False, True):
+        text = render_table(rows, width=80, wide=wide)
+        assert "*" not in text and "fastest" not in text
+        assert "" not in text.splitlines()  # no empty legend line left behind
+
+
 def test_colour_only_when_asked() -> None:
     assert "\033[" not in render_table(summary(), width=80)
     coloured = render_table(summary(), width=80, color=True)

@@ -167,11 +167,11 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         emulated=("emulated", "first"),
     )
     out = cells.join(agg, how="left").join(cold.rename("cold_first_ms"), how="left")
-    # the ratio of the latencies the tables print (the median of per-process ratios differs
-    # in the third digit, and the reference CPU cell would not read exactly 1.00x)
     # a failed cell shows no timing, in any table or chart: its ok processes' numbers would
     # read as the cell's result (results.json keeps every process's own)
     out.loc[out["status"] == "failed", list(FAILED_CELL_HIDES)] = math.nan
+    # the ratio of the latencies the tables print (the median of per-process ratios differs
+    # in the third digit, and the reference CPU cell would not read exactly 1.00x)
     cpu_best = out[out["delegate"] == "cpu"].groupby(level="board")["latency_ms"].min()
     out["speedup"] = out.index.get_level_values("board").map(cpu_best) / out["latency_ms"]
     return out.reset_index()

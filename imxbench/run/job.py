@@ -129,8 +129,8 @@ def run_job(
     before any board is touched); the job closes it. `skip_delegates`: delegates not to run
     this model with (models.yaml), shown as skipped cells like an unfit delegate's. `kind`:
     what run.json calls the job, "run" or "nightly". `sessions`: a model matrix's boards'
-    connections and probed facts, used and left there for its next model (None: the job
-    connects, probes and closes on its own).
+    connections, used and left there for its next model (None: the job connects and closes
+    on its own; it probes the board either way).
     """
     every = {b.name: select_delegates(catalogue, b.soc, delegate_names) for b in boards}
     prepared, unfit = prepare_models(model, every, vela_cache, skip_delegates)
